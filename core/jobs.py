@@ -1,0 +1,55 @@
+"""rq queues and enqueueing. Jobs take primitive ids and open their own unit of work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from rq import Queue, Retry
+from rq.job import Job
+
+from core import runtime
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("payments", "sms", "default")
+"""Worker listening order: money first, then messages, then everything else."""
+
+
+def default_retry() -> Retry:
+    return Retry(max=5, interval=[5, 30, 120, 600, 1800])
+
+
+def get_queue(name: str = "default") -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=runtime.current().redis)
+
+
+def enqueue(
+    func: Callable[..., Any],
+    *args: Any,
+    queue: str = "default",
+    job_id: str | None = None,
+    retry: Retry | None = None,
+    **kwargs: Any,
+) -> Job | None:
+    """Enqueue a job; with `job_id`, a job already waiting under that id is not doubled."""
+    q = get_queue(queue)
+    if job_id is not None:
+        existing = q.fetch_job(job_id)
+        if existing is not None and existing.get_status(refresh=True) in ("queued", "scheduled"):
+            return existing
+    return q.enqueue_call(
+        func, args=args, kwargs=kwargs, job_id=job_id, retry=retry or default_retry()
+    )
+
+
+def enqueue_quietly(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Job | None:
+    """Enqueue, but never fail the caller: the sweepers find what Redis lost."""
+    try:
+        return enqueue(func, *args, **kwargs)
+    except Exception:  # noqa: BLE001 - Redis being down must not undo a committed change
+        logger.warning("enqueue failed; the sweeper will pick it up", exc_info=True)
+        return None

@@ -1,0 +1,154 @@
+"""The transactional outbox: outbound effects recorded with the change that causes them.
+
+A service adds an item in the caller's transaction (`add`). After that
+transaction commits, a dispatch job is enqueued for each new item; if Redis
+loses the job, `sweep` finds the item in the database and enqueues it again.
+Handlers are registered per kind by the package that owns the effect (SMS,
+M-Pesa calls) and must be idempotent: the key travels to the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Index, String, Text, event, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core import runtime
+from core.clock import utcnow
+from core.db import Base, JSONDict, Timestamp, intpk
+from core.jobs import enqueue_quietly
+
+logger = logging.getLogger(__name__)
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+MAX_ATTEMPTS = 8
+
+
+class TransientError(Exception):
+    """Try again later (timeouts, 5xx, rate limits)."""
+
+
+class PermanentError(Exception):
+    """Never try again (invalid number, rejected request)."""
+
+
+class OutboxItem(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    queue: Mapped[str] = mapped_column(String(20), default="default")
+    payload: Mapped[JSONDict]
+    status: Mapped[str] = mapped_column(String(10), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[Timestamp]
+    created_at: Mapped[Timestamp]
+    done_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+Handler = Callable[[Session, OutboxItem], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that carries out outbox items of `kind`."""
+
+    def register(func: Handler) -> Handler:
+        HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+def add(
+    session: Session, kind: str, key: str, payload: dict[str, Any], *, queue: str = "default",
+    not_before: datetime | None = None,
+) -> OutboxItem:
+    """Record an outbound effect in the caller's transaction; the same key is added once."""
+    existing = session.scalar(select(OutboxItem).where(OutboxItem.key == key))
+    if existing is not None:
+        return existing
+    now = utcnow()
+    item = OutboxItem(
+        kind=kind, key=key, queue=queue, payload=payload, status=PENDING,
+        attempts=0, created_at=now, next_attempt_at=not_before or now,
+    )
+    session.add(item)
+    if not_before is None or not_before <= now:
+        session.info.setdefault("outbox_new", []).append(item)
+    return item
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_committed_items(session: Session) -> None:
+    for item in session.info.pop("outbox_new", []):
+        if item.id is not None:
+            enqueue_quietly(dispatch, item.id, queue=item.queue, job_id=f"outbox-{item.id}")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_items(session: Session) -> None:
+    session.info.pop("outbox_new", None)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(15 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def dispatch(item_id: int) -> str:
+    """Carry out one outbox item (an rq job). Safe to run twice: done items are skipped."""
+    with runtime.current().db.transaction() as session:
+        query = select(OutboxItem).where(OutboxItem.id == item_id)
+        if session.get_bind().dialect.name != "sqlite":
+            query = query.with_for_update(skip_locked=True)
+        item = session.scalar(query)
+        if item is None or item.status != PENDING:
+            return "skipped"
+        return _run_handler(session, item)
+
+
+def _run_handler(session: Session, item: OutboxItem) -> str:
+    handler = HANDLERS.get(item.kind)
+    item.attempts += 1
+    try:
+        if handler is None:
+            raise PermanentError(f"no handler for {item.kind}")
+        with session.begin_nested():
+            handler(session, item)
+    except TransientError as exc:
+        item.last_error = str(exc)[:500]
+        if item.attempts >= MAX_ATTEMPTS:
+            item.status = FAILED
+        else:
+            item.next_attempt_at = utcnow() + backoff(item.attempts)
+        logger.warning("outbox %s %s: transient failure", item.kind, item.id)
+        return "retry" if item.status == PENDING else FAILED
+    except PermanentError as exc:
+        item.status, item.last_error = FAILED, str(exc)[:500]
+        logger.warning("outbox %s %s: permanent failure", item.kind, item.id)
+        return FAILED
+    item.status, item.done_at = DONE, utcnow()
+    return DONE
+
+
+def sweep(limit: int = 500, grace: timedelta = timedelta(seconds=30)) -> int:
+    """Re-enqueue pending items whose time has come (jobs lost with a worker or Redis)."""
+    now = utcnow()
+    with runtime.current().db.transaction() as session:
+        due = session.execute(
+            select(OutboxItem.id, OutboxItem.queue, OutboxItem.attempts)
+            .where(OutboxItem.status == PENDING, OutboxItem.next_attempt_at <= now)
+            .where(OutboxItem.created_at <= now - grace)
+            .order_by(OutboxItem.next_attempt_at)
+            .limit(limit)
+        ).all()
+    for item_id, queue, attempts in due:
+        enqueue_quietly(dispatch, item_id, queue=queue, job_id=f"outbox-{item_id}-{attempts}")
+    return len(due)

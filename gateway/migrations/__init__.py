@@ -1,0 +1,1 @@
+"""Alembic migrations; run with `flask --app gateway db upgrade`."""

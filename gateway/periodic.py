@@ -1,0 +1,49 @@
+"""Periodic work, run by the `scheduler` process (rq's CronScheduler).
+
+Every job here is idempotent, so a duplicate run (two schedulers, a restart)
+changes nothing. Entries whose module is not installed are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Periodic:
+    func: str
+    queue: str
+    interval: int | None = None
+    cron: str | None = None
+
+
+PERIODIC = (
+    Periodic("core.outbox.sweep", "default", interval=15),
+    Periodic("payments.sweeps.run_sweeps", "payments", interval=60),
+    Periodic("lending.jobs.run_daily", "default", cron="5 0 * * *"),
+    Periodic("messaging.reminders.run_reminders", "sms", cron="*/30 * * * *"),
+)
+
+
+def resolve(dotted: str) -> Callable[..., Any] | None:
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+    func: Callable[..., Any] | None = getattr(module, attr, None)
+    return func
+
+
+def available() -> list[tuple[Periodic, Callable[..., Any]]]:
+    found = []
+    for entry in PERIODIC:
+        func = resolve(entry.func)
+        if func is not None:
+            found.append((entry, func))
+    return found

@@ -1,0 +1,40 @@
+"""Which modules register outbox handlers and jobs; imported by the web and worker alike."""
+
+from __future__ import annotations
+
+import importlib
+
+HANDLER_MODULES = (
+    "payments.outbound",
+    "messaging.outbound",
+)
+
+
+def import_handlers() -> None:
+    """Import every handler module that exists, so `core.outbox.HANDLERS` is complete."""
+    for name in HANDLER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+MODEL_MODULES = (
+    "core.outbox",
+    "payments.models",
+    "payments.ledger",
+    "lending.models",
+    "messaging.models",
+    "menus.models",
+    "gateway.ops_models",
+)
+
+
+def import_models() -> None:
+    """Import every model module that exists, so `Base.metadata` is complete."""
+    for name in MODEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise

@@ -1,0 +1,51 @@
+import pytest
+
+from core.settings import ConfigurationError, Settings, normalize_database_url
+
+
+def test_production_refuses_to_start_and_names_what_is_missing() -> None:
+    with pytest.raises(ConfigurationError) as excinfo:
+        Settings.from_env({"MKOPO_ENV": "production", "SECRET_KEY": "s"})
+    message = str(excinfo.value)
+    for name in ("CALLBACK_TOKEN", "DATABASE_URL", "REDIS_URL", "PIN_PEPPER"):
+        assert name in message
+    assert "SECRET_KEY" not in message
+
+
+def test_production_needs_postgresql() -> None:
+    env = {"MKOPO_ENV": "production", "SECRET_KEY": "s", "CALLBACK_TOKEN": "t",
+           "PIN_PEPPER": "p", "REDIS_URL": "redis://x", "DATABASE_URL": "sqlite:///x.db"}
+    with pytest.raises(ConfigurationError, match="PostgreSQL"):
+        Settings.from_env(env)
+    env["DATABASE_URL"] = "postgres://u@h/db"
+    assert Settings.from_env(env).sqlalchemy_url == "postgresql+psycopg://u@h/db"
+
+
+def test_development_invents_its_own_secrets() -> None:
+    settings = Settings.from_env({})
+    assert settings.env == "development"
+    assert len(settings.secret_key) > 20 and settings.callback_token
+    assert settings.sqlalchemy_url.startswith("sqlite:///")
+
+
+def test_every_contract_variable_is_read() -> None:
+    env = {"USSD_SERVICE_CODE": "*1#", "SMS_PROVIDER": "africastalking", "AT_USERNAME": "sandbox",
+           "MOBILE_MONEY_PROVIDER": "daraja", "MPESA_ENV": "production", "CURRENCY": "KES",
+           "DEFAULT_REGION": "KE", "TIMEZONE": "Africa/Nairobi", "PUBLIC_BASE_URL": "https://m.x",
+           "MPESA_SHORTCODE": "174379", "PAYOUT_APPROVAL_THRESHOLD": "100"}
+    s = Settings.from_env(env)
+    assert (s.ussd_service_code, s.sms_provider, s.at_username, s.mobile_money_provider,
+            s.mpesa_env, s.public_base_url, s.mpesa_shortcode, s.payout_approval_threshold) == (
+        "*1#", "africastalking", "sandbox", "daraja", "production", "https://m.x", "174379", 100)
+
+
+def test_bad_values_are_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"MKOPO_ENV": "staging"})
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"PAYOUT_APPROVAL_THRESHOLD": "lots"})
+
+
+def test_database_url_normalisation() -> None:
+    assert normalize_database_url("postgresql://a@b/c") == "postgresql+psycopg://a@b/c"
+    assert normalize_database_url("sqlite:///x") == "sqlite:///x"
