@@ -19,7 +19,7 @@ from core.money import format_money
 from lending.products import ProductTerms, check_request, upfront_fee
 from lending.schedule import PRECISION, Installment, build_schedule
 
-# 2^-120 of the bracket: the discount factor is known to ~1e-36, far below 0.05% of APR
+# 2^-120 of a factor-of-two bracket: v to ~1e-36 relative, far below 0.05% of APR
 BISECTION_STEPS = 120
 SCREEN_BUDGET = 120  # septets: leaves room on a 182-character USSD screen for options
 ONE_DECIMAL = Decimal("0.1")
@@ -93,20 +93,29 @@ def annual_percentage_rate(net: int, payments: Sequence[int], periods_per_year: 
         return Decimal("0.0")
     with localcontext() as ctx:
         ctx.prec = PRECISION
-        # solve for the per-period discount factor v = (1+X)^(-1/P): the present value
-        # is a polynomial in v that rises from 0, so [0, hi] brackets the root
-        low, high = Decimal(0), Decimal(1)
-        while _present_value(payments, high) < net:  # only when repaying less than received
-            high *= 2
-        for _ in range(BISECTION_STEPS):
-            middle = (low + high) / 2
-            if _present_value(payments, middle) < net:
-                low = middle
-            else:
-                high = middle
-        factor = (low + high) / 2
-        rate = factor ** (-periods_per_year) - 1
-        return (rate * 100).quantize(ONE_DECIMAL, rounding=ROUND_HALF_EVEN)
+        factor = _discount_factor(net, payments)
+        percent = (factor ** (-periods_per_year) - 1) * 100
+        # an absurd APR can have more integer digits than the working precision
+        ctx.prec = max(PRECISION, percent.adjusted() + 3)
+        return percent.quantize(ONE_DECIMAL, rounding=ROUND_HALF_EVEN)
+
+
+def _discount_factor(net: int, payments: Sequence[int]) -> Decimal:
+    """The per-period factor v = (1+X)^(-1/P) at which the payments are worth `net`."""
+    # the present value is a polynomial in v rising from 0: bracket the root within a
+    # factor of two first, so bisection gains relative precision however small v is
+    low, high = Decimal("0.5"), Decimal(1)
+    while _present_value(payments, high) < net:  # only when repaying less than received
+        low, high = high, high * 2
+    while _present_value(payments, low) >= net:
+        low, high = low / 2, low
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        if _present_value(payments, middle) < net:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
 
 
 # --- the short text for a USSD screen ---

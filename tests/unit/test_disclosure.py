@@ -80,6 +80,13 @@ def test_apr_of_a_loan_repaid_with_less_than_received_is_negative():
     assert annual_percentage_rate(100, [0] * 11 + [99], 12) == Decimal("-1.0")
 
 
+def test_an_absurd_apr_is_still_a_number():
+    # 1,000,000 a month after receiving 1: (1+X) = (10^6)^12 = 10^72 -> 10^74 percent.
+    apr = annual_percentage_rate(1, [10**6], 12)
+    assert Decimal("0.99e74") < apr < Decimal("1.01e74")
+    assert apr.as_tuple().exponent == -1  # still shown with one decimal
+
+
 def test_apr_needs_money_both_ways():
     with pytest.raises(ValueError):
         annual_percentage_rate(0, [100], 12)
