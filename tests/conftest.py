@@ -103,7 +103,7 @@ def db_connection(runtime: Runtime, redis: redis_lib.Redis) -> Iterator[Any]:
         yield connection
     finally:
         runtime.db.sessions.configure(
-            bind=runtime.db.engine, join_transaction_mode="conservative_savepoint"
+            bind=runtime.db.engine, join_transaction_mode="conditional_savepoint"
         )
         if outer.is_active:
             outer.rollback()

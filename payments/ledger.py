@@ -1,0 +1,420 @@
+"""The double-entry ledger: the truth about every shilling.
+
+Every movement is one balanced journal entry (postings sum to zero per
+currency) under a unique idempotency key. Postings are append-only; a
+correction is a reversing entry. Each account carries a cached balance,
+updated in the same statement that takes its row lock and checked against the
+postings by `verify()`; the trial balance sums to zero.
+
+Sign convention: a posting's amount is positive for a debit and negative for
+a credit, in integer minor units. Assets and expenses carry debit (positive)
+balances; liabilities, income and equity carry credit (negative) balances.
+`normal_balance` turns a balance into the figure a person expects to read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from core.clock import utcnow
+from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, intpk
+
+logger = logging.getLogger(__name__)
+
+ASSET, LIABILITY, INCOME, EXPENSE, EQUITY = "asset", "liability", "income", "expense", "equity"
+KINDS = (ASSET, LIABILITY, INCOME, EXPENSE, EQUITY)
+DEBIT_NORMAL = {ASSET, EXPENSE}
+
+
+class LedgerError(Exception):
+    """A movement the ledger refuses."""
+
+
+class Unbalanced(LedgerError):
+    """Postings do not sum to zero in every currency."""
+
+
+class IdempotencyConflict(LedgerError):
+    """The key was used before for a different movement."""
+
+
+class InsufficientFunds(LedgerError):
+    """A debit would take an account that may not go negative below zero."""
+
+    def __init__(self, account_code: str) -> None:
+        super().__init__(f"insufficient funds in {account_code}")
+        self.account_code = account_code
+
+
+class Account(Base):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (CheckConstraint(f"kind IN {KINDS!r}", name="kind"),)
+
+    id: Mapped[intpk]
+    code: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str] = mapped_column(String(3))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    no_overdraft: Mapped[bool] = mapped_column(default=False)
+    balance: Mapped[MinorUnits] = mapped_column(default=0)
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    @property
+    def normal_balance(self) -> int:
+        return normal_balance(self.kind, self.balance)
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+    __table_args__ = (Index("ix_journal_entries_loan", "loan_id", "occurred_at"),)
+
+    id: Mapped[intpk]
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    loan_id: Mapped[int | None] = mapped_column(BigInteger)
+    member_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    reverses_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("journal_entries.id"), unique=True
+    )
+    meta: Mapped[JSONDict] = mapped_column(default=dict)
+    occurred_at: Mapped[Timestamp]
+    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
+
+    postings: Mapped[list[Posting]] = relationship(
+        back_populates="entry", order_by="Posting.id", lazy="selectin"
+    )
+
+
+class Posting(Base):
+    __tablename__ = "ledger_postings"
+
+    id: Mapped[intpk]
+    entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("journal_entries.id"), index=True)
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_accounts.id"), index=True)
+    amount: Mapped[MinorUnits]
+    currency: Mapped[str] = mapped_column(String(3))
+
+    entry: Mapped[JournalEntry] = relationship(back_populates="postings")
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    """What an account is, so that posting to it can create it on first use."""
+
+    code: str
+    kind: str
+    name: str = ""
+    no_overdraft: bool = False
+
+
+def normal_balance(kind: str, balance: int) -> int:
+    return balance if kind in DEBIT_NORMAL else -balance
+
+
+def debit(spec: AccountSpec, amount: int) -> tuple[AccountSpec, int]:
+    return spec, amount
+
+
+def credit(spec: AccountSpec, amount: int) -> tuple[AccountSpec, int]:
+    return spec, -amount
+
+
+# --- the chart of accounts -------------------------------------------------
+
+MOBILE_MONEY_FLOAT = AccountSpec("asset:mpesa:float", ASSET, "M-Pesa float (paybill + B2C)")
+SUSPENSE = AccountSpec("liability:suspense", LIABILITY, "Unmatched receipts (suspense)")
+INTEREST_INCOME = AccountSpec("income:interest", INCOME, "Platform share of interest")
+FEE_INCOME = AccountSpec("income:fees", INCOME, "Upfront fees")
+PENALTY_INCOME = AccountSpec("income:penalties", INCOME, "Late penalties")
+WRITE_OFF_EXPENSE = AccountSpec("expense:write-off", EXPENSE, "Written-off platform receivables")
+RECOVERY_INCOME = AccountSpec("income:recoveries", INCOME, "Recoveries after write-off")
+
+
+def loan_principal(loan_id: int) -> AccountSpec:
+    return AccountSpec(f"asset:loan:{loan_id}:principal", ASSET, "Principal receivable")
+
+
+def loan_penalties(loan_id: int) -> AccountSpec:
+    return AccountSpec(f"asset:loan:{loan_id}:penalties", ASSET, "Penalties receivable")
+
+
+def loan_participation(loan_id: int) -> AccountSpec:
+    """What the platform owes the loan's lenders: their principal, paid through as collected."""
+    return AccountSpec(
+        f"liability:loan:{loan_id}:lenders", LIABILITY, "Lenders' participation", True
+    )
+
+
+def lender_wallet(member_id: int) -> AccountSpec:
+    return AccountSpec(f"liability:member:{member_id}:wallet", LIABILITY, "Lender wallet", True)
+
+
+def borrower_credit(member_id: int) -> AccountSpec:
+    return AccountSpec(
+        f"liability:member:{member_id}:credit", LIABILITY, "Borrower credit balance", True
+    )
+
+
+# --- posting -----------------------------------------------------------------
+
+
+def get_account(session: Session, spec: AccountSpec, currency: str) -> Account:
+    """The account for `spec`, created on first use (safely under concurrency)."""
+    account = session.scalar(select(Account).where(Account.code == spec.code))
+    if account is not None:
+        return account
+    try:
+        with session.begin_nested():
+            account = Account(
+                code=spec.code, kind=spec.kind, currency=currency, name=spec.name,
+                no_overdraft=spec.no_overdraft, balance=0, created_at=utcnow(),
+            )
+            session.add(account)
+    except IntegrityError:
+        account = session.scalar(select(Account).where(Account.code == spec.code))
+        if account is None:  # pragma: no cover - the conflicting insert must be visible now
+            raise
+    return account
+
+
+def post(
+    session: Session,
+    key: str,
+    kind: str,
+    legs: Sequence[tuple[AccountSpec, int]],
+    *,
+    currency: str = "KES",
+    description: str = "",
+    loan_id: int | None = None,
+    member_id: int | None = None,
+    meta: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    reverses_id: int | None = None,
+) -> JournalEntry:
+    """Write one balanced journal entry; the same key with the same legs is a no-op.
+
+    The caller owns the transaction. Legs with a zero amount are dropped; legs
+    on the same account are netted.
+    """
+    netted = _net(legs)
+    if sum(netted.values()) != 0:
+        raise Unbalanced(f"{kind} {key}: postings sum to {sum(netted.values())}")
+    if not netted:
+        raise LedgerError(f"{kind} {key}: nothing to post")
+
+    existing = session.scalar(select(JournalEntry).where(JournalEntry.key == key))
+    if existing is not None:
+        return _same_or_conflict(existing, netted)
+
+    accounts = {spec.code: get_account(session, spec, currency) for spec in netted}
+    try:
+        with session.begin_nested():
+            entry = JournalEntry(
+                key=key, kind=kind, description=description[:300], loan_id=loan_id,
+                member_id=member_id, meta=dict(meta or {}), reverses_id=reverses_id,
+                occurred_at=occurred_at or utcnow(), created_at=utcnow(),
+            )
+            session.add(entry)
+            session.flush()
+    except IntegrityError:
+        # A concurrent transaction posted the same key first: ours is the duplicate.
+        existing = session.scalar(select(JournalEntry).where(JournalEntry.key == key))
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, netted)
+
+    _apply_postings(session, entry, accounts, netted, currency)
+    return entry
+
+
+def _net(legs: Iterable[tuple[AccountSpec, int]]) -> dict[AccountSpec, int]:
+    netted: dict[AccountSpec, int] = defaultdict(int)
+    for spec, amount in legs:
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise LedgerError("amounts are integer minor units")
+        netted[spec] += amount
+    return {spec: amount for spec, amount in netted.items() if amount != 0}
+
+
+def _same_or_conflict(entry: JournalEntry, netted: Mapping[AccountSpec, int]) -> JournalEntry:
+    recorded = {p.account.code: p.amount for p in entry.postings}
+    wanted = {spec.code: amount for spec, amount in netted.items()}
+    if recorded != wanted:
+        raise IdempotencyConflict(f"{entry.key} was posted before with other amounts")
+    return entry
+
+
+def _apply_postings(
+    session: Session,
+    entry: JournalEntry,
+    accounts: Mapping[str, Account],
+    netted: Mapping[AccountSpec, int],
+    currency: str,
+) -> None:
+    # Lock accounts in id order so two entries touching the same pair never deadlock.
+    for spec, amount in sorted(netted.items(), key=lambda item: accounts[item[0].code].id):
+        account = accounts[spec.code]
+        if account.currency != currency:
+            raise LedgerError(f"{account.code} is in {account.currency}, not {currency}")
+        new_balance = session.execute(
+            update(Account)
+            .where(Account.id == account.id)
+            .values(balance=Account.balance + amount)
+            .returning(Account.balance)
+        ).scalar_one()
+        if account.no_overdraft and normal_balance(account.kind, new_balance) < 0:
+            raise InsufficientFunds(account.code)
+        session.add(Posting(entry=entry, account_id=account.id, amount=amount, currency=currency))
+    session.flush()
+    for account in accounts.values():
+        session.expire(account, ["balance"])
+
+
+def reverse(session: Session, entry: JournalEntry, *, key: str | None = None,
+            description: str = "") -> JournalEntry:
+    """Post the mirror image of `entry`; an entry is reversed at most once."""
+    legs = [(_spec_of(p.account), -p.amount) for p in entry.postings]
+    return post(
+        session, key or f"reversal:{entry.key}", f"reversal:{entry.kind}", legs,
+        currency=entry.postings[0].currency, description=description or f"reverses {entry.key}",
+        loan_id=entry.loan_id, member_id=entry.member_id, reverses_id=entry.id,
+    )
+
+
+def _spec_of(account: Account) -> AccountSpec:
+    return AccountSpec(account.code, account.kind, account.name, account.no_overdraft)
+
+
+# --- reading -------------------------------------------------------------------
+
+
+def balance(session: Session, spec: AccountSpec) -> int:
+    """The normal balance of an account (0 if it was never used)."""
+    row = session.execute(
+        select(Account.kind, Account.balance).where(Account.code == spec.code)
+    ).first()
+    return 0 if row is None else normal_balance(row.kind, row.balance)
+
+
+def lock_account(session: Session, spec: AccountSpec, currency: str = "KES") -> Account:
+    """Take the account's row lock for the rest of the transaction (read-then-post)."""
+    account = get_account(session, spec, currency)
+    query = select(Account).where(Account.id == account.id).execution_options(
+        populate_existing=True
+    )
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    locked = session.scalar(query)
+    assert locked is not None
+    return locked
+
+
+@dataclass(frozen=True)
+class TrialBalanceLine:
+    code: str
+    kind: str
+    currency: str
+    balance: int  # signed: debit positive
+
+    @property
+    def normal_balance(self) -> int:
+        return normal_balance(self.kind, self.balance)
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    lines: list[TrialBalanceLine]
+
+    def totals(self) -> dict[str, int]:
+        """Signed total per currency; zero in every currency for a sound ledger."""
+        sums: dict[str, int] = defaultdict(int)
+        for line in self.lines:
+            sums[line.currency] += line.balance
+        return dict(sums)
+
+    @property
+    def balanced(self) -> bool:
+        return all(total == 0 for total in self.totals().values())
+
+
+def trial_balance(session: Session) -> TrialBalance:
+    """Every account's balance, derived from the postings themselves."""
+    rows = session.execute(
+        select(Account.code, Account.kind, Account.currency,
+               func.coalesce(func.sum(Posting.amount), 0))
+        .join(Posting, Posting.account_id == Account.id, isouter=True)
+        .group_by(Account.id, Account.code, Account.kind, Account.currency)
+        .order_by(Account.code)
+    ).all()
+    return TrialBalance([TrialBalanceLine(code, kind, cur, int(total))
+                         for code, kind, cur, total in rows])
+
+
+@dataclass(frozen=True)
+class Verification:
+    balanced: bool
+    unbalanced_entries: list[int]
+    stale_balances: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.balanced and not self.unbalanced_entries and not self.stale_balances
+
+
+def verify(session: Session) -> Verification:
+    """Check the whole ledger: entries balance, cached balances match postings, total is 0."""
+    unbalanced = session.scalars(
+        select(Posting.entry_id)
+        .group_by(Posting.entry_id, Posting.currency)
+        .having(func.sum(Posting.amount) != 0)
+    ).all()
+    derived = (
+        select(Posting.account_id, func.sum(Posting.amount).label("total"))
+        .group_by(Posting.account_id)
+        .subquery()
+    )
+    stale = session.scalars(
+        select(Account.code)
+        .join(derived, derived.c.account_id == Account.id, isouter=True)
+        .where(Account.balance != func.coalesce(derived.c.total, 0))
+    ).all()
+    totals = session.execute(
+        select(Posting.currency, func.sum(Posting.amount)).group_by(Posting.currency)
+    ).all()
+    return Verification(
+        balanced=all(int(total) == 0 for _, total in totals),
+        unbalanced_entries=list(unbalanced),
+        stale_balances=list(stale),
+    )
+
+
+def entries_for_member(session: Session, member_id: int, limit: int = 5) -> list[JournalEntry]:
+    """The latest entries that concern a member, newest first (mini statements)."""
+    return list(
+        session.scalars(
+            select(JournalEntry)
+            .where(JournalEntry.member_id == member_id)
+            .order_by(JournalEntry.occurred_at.desc(), JournalEntry.id.desc())
+            .limit(limit)
+        )
+    )
