@@ -7,7 +7,7 @@ import logging
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from core.jobs import QUEUES
 from core.runtime import Runtime
@@ -80,7 +80,7 @@ def sweep_command() -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(db_cli)
     for command in (worker_command, scheduler_command, sweep_command):
-        app.cli.add_command(command)
+        _add(app, command)
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -89,7 +89,15 @@ def register_commands(app: Flask) -> None:
                 raise
             continue
         for command in module.commands:
-            app.cli.add_command(command)
+            _add(app, command)
+
+
+def _add(app: Flask, command: click.Command) -> None:
+    """Register a plain click command so that it runs inside the app context."""
+    if command.callback is not None and not getattr(command.callback, "_in_app_context", False):
+        command.callback = with_appcontext(command.callback)
+        command.callback._in_app_context = True  # type: ignore[attr-defined]
+    app.cli.add_command(command)
 
 
 __all__ = ["QUEUES", "register_commands"]

@@ -1,0 +1,157 @@
+"""Authentication: bearer API keys with a role and an owner; operator passwords with lockout."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from gateway.database import get_session
+from gateway.errors import json_error
+from gateway.ops_models import API_ROLES, OPERATOR_ROLES, ApiKey, Operator
+
+F = TypeVar("F", bound=Callable[..., Any])
+KEY_PREFIX = "mk_"
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+_hasher = PasswordHasher()
+
+
+class AuthError(Exception):
+    """Credentials refused."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling the API: a role, and the member or partner the key belongs to."""
+
+    key_id: int
+    role: str
+    owner_id: int | None
+
+
+# --- API keys -------------------------------------------------------------------
+
+
+def _digest(secret: str) -> str:
+    # API keys carry 256 bits of randomness; a fast hash is enough and keeps lookups cheap.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(session: Session, *, role: str, owner_id: int | None = None,
+                   name: str = "") -> tuple[ApiKey, str]:
+    """Make a key; the token is returned once and never stored."""
+    if role not in API_ROLES:
+        raise ValueError(f"role must be one of {', '.join(API_ROLES)}")
+    if role in ("field_partner", "lender") and owner_id is None:
+        raise ValueError(f"a {role} key needs an owner")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(prefix=prefix, secret_hash=_digest(secret), role=role, owner_id=owner_id,
+                 name=name, created_at=utcnow())
+    session.add(key)
+    session.flush()
+    return key, f"{KEY_PREFIX}{prefix}.{secret}"
+
+
+def authenticate_token(session: Session, token: str) -> Caller:
+    """The caller behind a bearer token, or AuthError."""
+    body = token.removeprefix(KEY_PREFIX)
+    prefix, _, secret = body.partition(".")
+    if not token.startswith(KEY_PREFIX) or not prefix or not secret:
+        raise AuthError("malformed API key")
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None or key.revoked_at is not None:
+        raise AuthError("unknown or revoked API key")
+    if not hmac.compare_digest(key.secret_hash, _digest(secret)):
+        raise AuthError("unknown or revoked API key")
+    key.last_used_at = utcnow()
+    return Caller(key_id=key.id, role=key.role, owner_id=key.owner_id)
+
+
+def require_api_key(*roles: str) -> Callable[[F], F]:
+    """Let the view run only for a valid bearer key of one of `roles` (any role if none)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                return json_error(401, "unauthorized", "Send 'Authorization: Bearer <API key>'.")
+            session = get_session()
+            try:
+                caller = authenticate_token(session, token.strip())
+            except AuthError as exc:
+                return json_error(401, "unauthorized", str(exc))
+            session.commit()  # last_used_at
+            if roles and caller.role not in roles:
+                return json_error(403, "forbidden", "This key's role may not do that.")
+            g.caller = caller
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def current_caller() -> Caller:
+    caller: Caller = g.caller
+    return caller
+
+
+# --- operators ------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def create_operator(session: Session, *, email: str, password: str, role: str,
+                    name: str = "", field_partner_id: int | None = None) -> Operator:
+    if role not in OPERATOR_ROLES:
+        raise ValueError(f"role must be one of {', '.join(OPERATOR_ROLES)}")
+    if len(password) < 10:
+        raise ValueError("passwords need at least 10 characters")
+    operator = Operator(
+        email=email.strip().lower(), name=name, password_hash=hash_password(password),
+        role=role, field_partner_id=field_partner_id, failed_logins=0, active=True,
+        created_at=utcnow(),
+    )
+    session.add(operator)
+    session.flush()
+    return operator
+
+
+def check_login(session: Session, email: str, password: str) -> Operator:
+    """The operator for these credentials; counts failures and locks after five."""
+    operator = session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
+    if operator is None or not operator.active:
+        _hasher.hash(password)  # spend the same time as a real check: no user enumeration
+        raise AuthError("wrong email or password")
+    now = utcnow()
+    if operator.locked_until is not None and operator.locked_until > now:
+        raise AuthError("too many failed attempts; try again later")
+    try:
+        _hasher.verify(operator.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        operator.failed_logins += 1
+        if operator.failed_logins >= MAX_FAILED_LOGINS:
+            operator.locked_until, operator.failed_logins = now + LOCKOUT, 0
+        raise AuthError("wrong email or password") from None
+    operator.failed_logins, operator.locked_until, operator.last_login_at = 0, None, now
+    if _hasher.check_needs_rehash(operator.password_hash):
+        operator.password_hash = hash_password(password)
+    return operator
