@@ -1,0 +1,32 @@
+"""The API's shared behaviour: keys, roles, errors, the OpenAPI document, the trial balance."""
+
+from payments import ledger
+from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
+
+
+def test_openapi_document_describes_the_routes(client) -> None:
+    spec = client.get("/api/v1/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    assert "get" in spec["paths"]["/ledger/trial-balance"]
+
+
+def test_a_request_without_a_key_is_401_json(client) -> None:
+    response = client.get("/api/v1/ledger/trial-balance")
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthorized"
+
+
+def test_a_wrong_role_is_403(client, api_token, auth) -> None:
+    response = client.get("/api/v1/ledger/trial-balance", headers=auth(api_token("lender", 1)))
+    assert response.status_code == 403
+    assert response.json["error"]["code"] == "forbidden"
+
+
+def test_trial_balance_lists_accounts_and_totals_zero(client, session, api_token, auth) -> None:
+    ledger.post(session, "api-dep", "deposit",
+                [debit(MOBILE_MONEY_FLOAT, 12_345), credit(lender_wallet(5), 12_345)])
+    session.commit()
+    body = client.get("/api/v1/ledger/trial-balance", headers=auth(api_token("operator"))).json
+    assert body["totals"] == {"KES": 0} and body["balanced"] is True
+    balances = {a["code"]: a["normal_balance"] for a in body["accounts"]}
+    assert balances == {"asset:mpesa:float": 12_345, "liability:member:5:wallet": 12_345}
