@@ -1,0 +1,190 @@
+"""Queue SMS in the caller's transaction; send them from the outbox.
+
+`gateway.wiring` imports this module in every process, so the outbox handlers
+of the whole messaging package are registered here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import outbox, runtime
+from core.clock import utcnow
+from core.gsm7 import sms_segments
+from core.outbox import OutboxItem, TransientError, handles
+from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
+from core.settings import Settings
+from messaging.models import (
+    CATEGORIES,
+    FAILED,
+    QUEUED,
+    SUCCESS,
+    SUPPRESSED,
+    SmsMessage,
+)
+from messaging.optouts import is_opted_out
+from messaging.ports import member_lookup
+from messaging.reports import apply_stored_reports
+from messaging.senders import SendResult, cost_minor, sender_for
+from messaging.templates import ANYONE, get_template, language_or_default, render
+
+logger = logging.getLogger(__name__)
+
+SEND_KIND, INBOUND_KIND = "sms.send", "sms.inbound"
+LEGAL = "legal"
+INBOX_HIDDEN = (QUEUED, SUPPRESSED, FAILED)
+
+
+class NotAMember(LookupError):
+    """Member messages go only to a member's own registered phone."""
+
+
+def house_params(settings: Settings) -> dict[str, str]:
+    """Params every template may use, from settings; callers may override them."""
+    return {
+        "paybill": settings.paybill_number,
+        "support_phone": settings.support_phone,
+        "ussd_code": settings.ussd_service_code,
+    }
+
+
+def outbox_key(key: str) -> str:
+    """Outbox keys are shared with payments; ours carry a prefix."""
+    return f"sms:{key}"
+
+
+def queue_sms(
+    session: Session,
+    to_phone: str,
+    template: str,
+    language: str,
+    params: dict[str, Any],
+    key: str,
+    category: str = "transactional",
+    not_before: datetime | None = None,
+) -> SmsMessage | None:
+    """Record an SMS and its outbox item in the caller's transaction; once per key.
+
+    Opted-out phones get everything but legal notices recorded as `suppressed`.
+    Returns None (and logs) when `to_phone` is no phone number we can reach.
+    """
+    existing = _by_key(session, key)
+    if existing is not None:
+        return existing
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown SMS category {category!r}")
+    settings = runtime.current().settings
+    try:
+        phone = normalize_phone(to_phone, settings.default_region)
+    except InvalidPhoneNumber:
+        logger.warning("sms %s not queued: bad number %s", template, mask_phone(to_phone))
+        return None
+    language = language_or_default(language)
+    body = render(template, language, **{**house_params(settings), **params})
+    suppressed = category != LEGAL and is_opted_out(session, phone)
+    message = SmsMessage(
+        idempotency_key=key, to_phone=phone, body=body, language=language,
+        template=template, category=category, status=SUPPRESSED if suppressed else QUEUED,
+        segments=sms_segments(body), retry_count=0, created_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        # A concurrent transaction queued the same key first: theirs is the message.
+        return _by_key(session, key)
+    if not suppressed:
+        outbox.add(session, SEND_KIND, outbox_key(key), {"key": key}, queue="sms",
+                   not_before=not_before)
+    return message
+
+
+def notify_member(
+    session: Session,
+    member_phone: str,
+    template: str,
+    *,
+    key: str,
+    language: str | None = None,
+    category: str = "transactional",
+    not_before: datetime | None = None,
+    **params: Any,
+) -> SmsMessage | None:
+    """Send a member-facing template to the member registered on `member_phone` only.
+
+    The lending domain's one way to message people: the number must be a
+    member's own, so nobody else ever gets a borrower's amounts.
+    """
+    if get_template(template).audience == ANYONE:
+        raise ValueError(f"{template} is a reply, not a member notification")
+    member = member_lookup().find_member(session, member_phone)
+    if member is None:
+        raise NotAMember(f"{mask_phone(member_phone)} is no member's phone")
+    return queue_sms(session, member_phone, template, language or member.language, params,
+                     key, category=category, not_before=not_before)
+
+
+def _by_key(session: Session, key: str) -> SmsMessage | None:
+    return session.scalar(select(SmsMessage).where(SmsMessage.idempotency_key == key))
+
+
+@handles(SEND_KIND)
+def send_queued_sms(session: Session, item: OutboxItem) -> None:
+    """Hand one queued message to the provider and record what it said."""
+    message = _by_key(session, item.payload["key"])
+    if message is None or message.status != QUEUED:
+        return  # already sent, or suppressed since: sending twice costs the member trust
+    if message.category != LEGAL and is_opted_out(session, message.to_phone):
+        message.status = SUPPRESSED  # opted out after it was queued (a deferred reminder)
+        return
+    sender = sender_for(runtime.current().settings)
+    try:
+        result = sender.send(message.to_phone, message.body)
+    except TransientError as exc:
+        if item.attempts < outbox.MAX_ATTEMPTS:
+            raise
+        # Returning (not raising) keeps this write: the message is final, not stuck queued.
+        result = SendResult(FAILED, failure_reason=str(exc)[:80], permanent=True)
+    record_result(session, message, result)
+
+
+def record_result(session: Session, message: SmsMessage, result: SendResult) -> None:
+    """Store what the provider answered, then any delivery report that beat us to it."""
+    now = utcnow()
+    message.status = result.status
+    message.provider_message_id = result.provider_message_id
+    message.cost, message.cost_minor = result.cost, cost_minor(result.cost)
+    message.failure_reason = result.failure_reason
+    if not result.permanent:
+        message.sent_at = now
+    if result.status == SUCCESS:
+        message.delivered_at = now
+    if result.provider_message_id:
+        session.flush()
+        apply_stored_reports(session, message)
+
+
+def inbox(session: Session, phone: str, limit: int = 20) -> list[SmsMessage]:
+    """Messages that reached `phone`, newest first (the phone simulator's inbox)."""
+    return list(
+        session.scalars(
+            select(SmsMessage)
+            .where(SmsMessage.to_phone == phone, SmsMessage.status.not_in(INBOX_HIDDEN))
+            .order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+@handles(INBOUND_KIND)
+def process_inbound_item(session: Session, item: OutboxItem) -> None:
+    """Process one stored inbound SMS (kept durable by the outbox and its sweeper)."""
+    from messaging.inbound import process_inbound  # inbound imports this module
+
+    process_inbound(session, int(item.payload["inbound_id"]))

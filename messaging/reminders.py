@@ -1,0 +1,218 @@
+"""Repayment reminders: which to send today, when (never at night), and each only once.
+
+The policy (which offsets a product uses) is the lending domain's and arrives with
+each installment through the port; the machinery is here. Reminders are written
+in bulk with insert-or-ignore on their unique keys, so a second or concurrent
+run adds nothing, and those that would fall in quiet hours wait in the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core import runtime
+from core.clock import utcnow
+from core.gsm7 import sms_segments
+from core.jobs import enqueue_quietly
+from core.outbox import PENDING, OutboxItem, dispatch
+from messaging.models import QUEUED, SUPPRESSED, SmsMessage
+from messaging.optouts import opted_out_among
+from messaging.outbound import SEND_KIND, house_params, outbox_key
+from messaging.ports import DueInstallment, PortNotConfigured, member_lookup
+from messaging.templates import language_or_default, render
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OFFSETS = (-3, 0, 1, 7)
+SCANNED_OFFSETS = (-7, -3, -1, 0, 1, 3, 7, 14)
+"""Days from the due date that are looked at; a product's offsets are a subset of these."""
+QUIET_FROM, QUIET_UNTIL = time(20, 0), time(8, 0)
+BATCH, DISPATCH_CHUNK = 1000, 200
+KEY_PREFIX = "reminder:"
+
+
+@dataclass
+class ReminderPlan:
+    """What one planning run did."""
+
+    day: date
+    not_before: datetime | None
+    queued: int = 0
+    suppressed: int = 0
+    already_planned: int = 0
+    released: list[int] = field(default_factory=list)
+
+
+def reminder_key(installment_id: int, offset: int) -> str:
+    return f"{KEY_PREFIX}{installment_id}:{stage(offset)}"
+
+
+def stage(offset: int) -> str:
+    """`d-3`, `d+0`, `d+1`, `d+7`: the stage's distance from the due date."""
+    return f"d{offset:+d}"
+
+
+def template_for(offset: int) -> str:
+    if offset < 0:
+        return "reminder_upcoming"
+    if offset == 0:
+        return "reminder_due_today"
+    return "reminder_late" if offset < 7 else "reminder_late_help"
+
+
+def reminder_day(now: datetime, tz: str) -> tuple[date, datetime | None]:
+    """The local day whose reminders go out next, and `not_before` if that is later.
+
+    In the evening quiet hours it is tomorrow's: a "due today" sent tomorrow
+    morning must be about tomorrow.
+    """
+    zone = ZoneInfo(tz)
+    local = now.astimezone(zone)
+    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+        return local.date(), None
+    day = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
+    return day, datetime.combine(day, QUIET_UNTIL, tzinfo=zone).astimezone(UTC)
+
+
+def dates_to_scan(day: date, offsets: Iterable[int] = SCANNED_OFFSETS) -> list[date]:
+    """Due dates that are `offset` days from `day`, for the port's query."""
+    return [day - timedelta(days=offset) for offset in offsets]
+
+
+def plan_reminders(
+    session: Session, now: datetime, due_installments: Iterable[DueInstallment],
+    *, tz: str = "Africa/Nairobi",
+) -> ReminderPlan:
+    """Queue the reminders due on the next reminder day, in bulk, each key once."""
+    day, not_before = reminder_day(now, tz)
+    plan = ReminderPlan(day, not_before)
+    settings_params = house_params(runtime.current().settings)
+    wanted = (
+        (inst, (day - inst.due_date).days) for inst in due_installments
+        if (day - inst.due_date).days in inst.reminder_offsets
+    )
+    for batch in _chunks(wanted, BATCH):
+        _queue_batch(session, batch, now, not_before, settings_params, plan)
+    return plan
+
+
+def _queue_batch(
+    session: Session, batch: list[tuple[DueInstallment, int]], now: datetime,
+    not_before: datetime | None, house: dict[str, str], plan: ReminderPlan,
+) -> None:
+    opted_out = opted_out_among(session, (inst.phone for inst, _ in batch))
+    rows = [_message_row(inst, offset, now, house, inst.phone in opted_out)
+            for inst, offset in batch]
+    inserted = {
+        key for (key,) in _insert_ignoring_duplicates(
+            session, SmsMessage.__table__, rows, "idempotency_key", "idempotency_key")
+    }
+    plan.already_planned += len(rows) - len(inserted)
+    to_send = [r for r in rows if r["idempotency_key"] in inserted and r["status"] == QUEUED]
+    plan.suppressed += len(inserted) - len(to_send)
+    plan.queued += len(to_send)
+    items = [_outbox_row(r["idempotency_key"], now, not_before or now) for r in to_send]
+    _insert_ignoring_duplicates(session, OutboxItem.__table__, items, "key", "id")
+
+
+def _message_row(
+    inst: DueInstallment, offset: int, now: datetime, house: dict[str, str], opted_out: bool,
+) -> dict[str, Any]:
+    language = language_or_default(inst.language)
+    body = render(template_for(offset), language, **house, amount=inst.amount_due,
+                  reference=inst.loan_reference, due_date=inst.due_date)
+    return {
+        "idempotency_key": reminder_key(inst.installment_id, offset), "to_phone": inst.phone,
+        "body": body, "language": language, "template": template_for(offset),
+        "category": "reminder", "status": SUPPRESSED if opted_out else QUEUED,
+        "segments": sms_segments(body), "retry_count": 0, "created_at": now,
+    }
+
+
+def _outbox_row(key: str, now: datetime, due: datetime) -> dict[str, Any]:
+    return {
+        "kind": SEND_KIND, "key": outbox_key(key), "queue": "sms", "payload": {"key": key},
+        "status": PENDING, "attempts": 0, "next_attempt_at": due, "created_at": now,
+    }
+
+
+def _insert_ignoring_duplicates(
+    session: Session, table: Any, rows: list[dict[str, Any]], unique: str, returning: str,
+) -> list[Any]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, on PostgreSQL and SQLite alike."""
+    if not rows:
+        return []
+    assert isinstance(table, Table)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement: Any = insert(table)
+    statement = statement.on_conflict_do_nothing(index_elements=[unique]).returning(
+        table.c[returning]
+    )
+    return list(session.execute(statement, rows).all())
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def release_due_reminders(session: Session, now: datetime) -> list[int]:
+    """Outbox ids of reminders whose time has come and that no job has tried yet."""
+    return list(
+        session.scalars(
+            select(OutboxItem.id)
+            .where(OutboxItem.status == PENDING, OutboxItem.next_attempt_at <= now,
+                   OutboxItem.kind == SEND_KIND, OutboxItem.attempts == 0,
+                   OutboxItem.key.startswith(outbox_key(KEY_PREFIX)))
+            .order_by(OutboxItem.id)
+        )
+    )
+
+
+def dispatch_reminders(item_ids: list[int]) -> int:
+    """Send a chunk of reminders (an rq job); each item in its own transaction."""
+    return sum(dispatch(item_id) == "done" for item_id in item_ids)
+
+
+def enqueue_dispatch(item_ids: list[int]) -> int:
+    """Enqueue the sending of `item_ids` in chunks; returns how many jobs."""
+    jobs = 0
+    for start in range(0, len(item_ids), DISPATCH_CHUNK):
+        chunk = item_ids[start:start + DISPATCH_CHUNK]
+        enqueue_quietly(dispatch_reminders, chunk, queue="sms",
+                        job_id=f"sms-reminders-{chunk[0]}-{chunk[-1]}")
+        jobs += 1
+    return jobs
+
+
+def run_reminders() -> ReminderPlan | None:
+    """Plan the next reminder day's reminders and send those whose time has come."""
+    rt = runtime.current()
+    try:
+        port = member_lookup()
+    except PortNotConfigured:
+        logger.warning("reminders skipped: no lending adapter installed")
+        return None
+    now = utcnow()
+    tz = rt.settings.timezone
+    day, _ = reminder_day(now, tz)
+    with rt.db.transaction() as session:
+        due = port.due_installments(session, dates_to_scan(day))
+        plan = plan_reminders(session, now, due, tz=tz)
+        plan.released = release_due_reminders(session, now)
+    enqueue_dispatch(plan.released)
+    logger.info("reminders for %s: %d queued, %d suppressed, %d already planned, %d released",
+                day, plan.queued, plan.suppressed, plan.already_planned, len(plan.released))
+    return plan

@@ -1,0 +1,162 @@
+"""Queueing SMS in the caller's transaction and sending them from the outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from core import outbox
+from core.money import Money
+from core.outbox import OutboxItem
+from messaging.models import SmsMessage
+from messaging.optouts import AT_OPT_OUT, opt_out
+from messaging.outbound import NotAMember, inbox, notify_member, queue_sms
+from messaging.senders import SendResult
+
+PHONE = "+254711000101"
+AMOUNT = {"amount": Money(50_000)}
+
+
+def outbox_items(session, key: str) -> list[OutboxItem]:
+    return list(session.scalars(select(OutboxItem).where(OutboxItem.key == f"sms:{key}")))
+
+
+def test_queueing_records_the_message_and_its_outbox_item_once(session, clock) -> None:
+    first = queue_sms(session, "0711 000 101", "repay_requested", "en", AMOUNT, key="k-1")
+    again = queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="k-1")
+    assert first is not None and again is first
+    assert (first.to_phone, first.status, first.category, first.segments) == (
+        PHONE, "queued", "transactional", 1)
+    assert first.body == ("An M-Pesa request for KES 500 is on its way. Enter your M-Pesa PIN "
+                          "to pay. You will get a receipt by SMS.")
+    [item] = outbox_items(session, "k-1")
+    assert (item.kind, item.queue, item.payload) == ("sms.send", "sms", {"key": "k-1"})
+
+
+def test_a_committed_message_is_sent_and_its_cost_recorded(session, worker, sender,
+                                                          clock) -> None:
+    message = queue_sms(session, PHONE, "repay_requested", "sw", AMOUNT, key="k-2")
+    session.commit()
+    assert worker.run() == 1
+    session.refresh(message)
+    assert (message.status, message.provider_message_id, message.cost, message.cost_minor) == (
+        "sent", "ATXid_0001", "KES 0.8000", 80)
+    assert message.sent_at == clock.now()
+    assert sender.sent == [(PHONE, message.body)]
+    assert message.body.startswith("Ombi la M-Pesa la KES 500 ")
+
+
+def test_a_rolled_back_message_is_never_sent(session, worker, sender) -> None:
+    queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="k-3")
+    session.rollback()
+    assert worker.run() == 0
+    assert sender.sent == []
+
+
+def test_opted_out_phones_get_nothing_but_legal_notices(session, worker, sender) -> None:
+    opt_out(session, PHONE, AT_OPT_OUT)
+    receipt = queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="k-4")
+    notice = queue_sms(session, PHONE, "stop_confirmation", "en", {}, key="k-5",
+                       category="legal")
+    session.commit()
+    worker.run()
+    assert receipt is not None and receipt.status == "suppressed"
+    assert outbox_items(session, "k-4") == []
+    assert notice is not None
+    session.refresh(notice)
+    assert notice.status == "sent"
+    assert sender.sent == [(PHONE, notice.body)]
+
+
+def test_an_opt_out_after_queueing_suppresses_the_send(session, worker, sender, clock) -> None:
+    reminder = queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="k-6",
+                         category="reminder", not_before=clock.now() + timedelta(hours=1))
+    opt_out(session, PHONE, "stop_keyword")
+    session.commit()
+    clock.advance(hours=2)
+    assert outbox.sweep() == 1
+    worker.run()
+    session.refresh(reminder)
+    assert reminder.status == "suppressed"
+    assert sender.sent == []
+
+
+def test_a_permanent_refusal_fails_the_message_without_retry(session, worker, sender) -> None:
+    sender.script.append(SendResult("failed", None, None, "InvalidPhoneNumber", permanent=True))
+    message = queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="k-7")
+    session.commit()
+    worker.run()
+    session.refresh(message)
+    [item] = outbox_items(session, "k-7")
+    assert (message.status, message.failure_reason, message.sent_at) == (
+        "failed", "InvalidPhoneNumber", None)
+    assert (item.status, item.attempts) == ("done", 1)
+
+
+def test_a_transient_failure_is_retried_later(session, worker, sender, clock) -> None:
+    sender.fail_next()
+    message = queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="k-8")
+    session.commit()
+    worker.run()
+    session.refresh(message)
+    [item] = outbox_items(session, "k-8")
+    assert (message.status, item.status, item.attempts, item.last_error) == (
+        "queued", "pending", 1, "africastalking: GatewayError")
+    clock.advance(minutes=5)
+    assert outbox.sweep() == 1
+    worker.run()
+    session.refresh(message)
+    assert (message.status, message.provider_message_id) == ("sent", "ATXid_0001")
+
+
+def test_the_last_transient_failure_fails_the_message(session, worker, sender, clock) -> None:
+    message = queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="k-9")
+    [item] = outbox_items(session, "k-9")
+    item.attempts = outbox.MAX_ATTEMPTS - 1
+    session.commit()
+    sender.fail_next("africastalking: CouldNotRoute")
+    worker.run()
+    session.refresh(message)
+    assert (message.status, message.failure_reason) == ("failed", "africastalking: CouldNotRoute")
+
+
+def test_an_unreachable_number_is_not_queued(session) -> None:
+    assert queue_sms(session, "12", "help_reply", "en", {}, key="k-10") is None
+    assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0
+
+
+def test_an_unknown_category_is_refused(session) -> None:
+    with pytest.raises(ValueError, match="unknown SMS category 'spam'"):
+        queue_sms(session, PHONE, "help_reply", "en", {}, key="k-11", category="spam")
+
+
+def test_the_inbox_shows_what_reached_the_phone_newest_first(session, worker, sender,
+                                                             clock) -> None:
+    first = queue_sms(session, PHONE, "help_reply", "en", {}, key="k-12")
+    clock.advance(minutes=1)
+    second = queue_sms(session, PHONE, "repay_usage", "en", {}, key="k-13")
+    queue_sms(session, "+254711000999", "help_reply", "en", {}, key="k-14")
+    session.commit()
+    worker.run()
+    assert inbox(session, PHONE) == [second, first]
+    assert inbox(session, PHONE, limit=1) == [second]
+
+
+def test_member_notices_take_the_members_language(session, lending) -> None:
+    lending.add_member(PHONE, "Amina", language="sw")
+    message = notify_member(session, PHONE, "repay_requested", key="k-15", **AMOUNT)
+    assert message is not None and message.language == "sw"
+
+
+def test_member_notices_go_to_members_only(session, lending) -> None:
+    with pytest.raises(NotAMember, match=r"\+254\*\*\*\*\*\*101 is no member's phone"):
+        notify_member(session, PHONE, "repay_requested", key="k-16", **AMOUNT)
+    assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0
+
+
+def test_replies_are_not_member_notices(session, lending) -> None:
+    lending.add_member(PHONE, "Amina")
+    with pytest.raises(ValueError, match="help_reply is a reply"):
+        notify_member(session, PHONE, "help_reply", key="k-17")
