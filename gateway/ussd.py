@@ -1,0 +1,158 @@
+"""USSD over HTTP in Africa's Talking's format: parse the form, run the engine, answer text.
+
+The engine gets the domain through `borrower_services()`. Tests (and the phone
+simulator) swap it by putting a factory in `app.extensions["ussd_services_factory"]`:
+a callable taking the request's SQLAlchemy session and returning a
+`menus.ports.BorrowerServices`. Outside production, `MKOPO_USSD_FAKE=1` uses the
+in-memory fake of `tests/fakes_ussd.py` (load tests without a domain).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy.orm import Session
+
+from core.phones import InvalidPhoneNumber, normalize_phone
+from gateway.database import get_runtime, get_session
+from gateway.metrics import USSD_DROPOFF
+from menus.engine import EngineConfig, UssdEngine, UssdRequest
+from menus.events import KNOWN_STATUSES, SessionEnded, parse_event_date, record_event
+from menus.ports import BorrowerServices
+from menus.screens import end_screen
+from menus.texts import SORRY, translate
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("ussd", __name__)
+
+FAKE_SWITCH = "MKOPO_USSD_FAKE"
+MAX_SESSION_ID = 128
+MAX_TEXT = 4000  # longer answer paths are cut, not refused: nothing typed may give a 4xx
+
+
+class BadForm(ValueError):
+    """A field the telco must send is missing or malformed."""
+
+
+def borrower_services() -> BorrowerServices:
+    """The domain behind the menus for this request."""
+    factory = current_app.extensions.get("ussd_services_factory")
+    if factory is None and os.environ.get(FAKE_SWITCH) == "1":
+        if get_runtime().settings.is_production:
+            raise RuntimeError(f"{FAKE_SWITCH} is refused in production")
+        factory = _fake_factory()
+    if factory is not None:
+        services: BorrowerServices = factory(get_session())
+        return services
+    adapters = importlib.import_module("menus.adapters")
+    real: BorrowerServices = adapters.DomainBorrowerServices(get_session())
+    return real
+
+
+def _fake_factory() -> Any:
+    """One shared demo fake per process; every phone is a member with PIN 1357."""
+    fake = current_app.extensions.get("ussd_fake")
+    if fake is None:
+        module = importlib.import_module("tests.fakes_ussd")
+        fake = current_app.extensions["ussd_fake"] = module.FakeBorrowerServices(demo=True)
+    return lambda _session: fake
+
+
+def engine() -> UssdEngine:
+    runtime = get_runtime()
+    s = runtime.settings
+    return UssdEngine(runtime.redis, EngineConfig(s.currency, s.timezone, s.ussd_service_code))
+
+
+def _required(form: Mapping[str, str], name: str, limit: int) -> str:
+    value = form.get(name, "").strip()
+    if not value or len(value) > limit or not value.isprintable():
+        raise BadForm(name)
+    return value
+
+
+def _phone(form: Mapping[str, str]) -> str:
+    try:
+        return normalize_phone(_required(form, "phoneNumber", 32),
+                               get_runtime().settings.default_region)
+    except InvalidPhoneNumber as exc:
+        raise BadForm("phoneNumber") from exc
+
+
+def parse_request(form: Mapping[str, str]) -> UssdRequest:
+    """Validate the telco's form; raises BadForm naming the first bad field."""
+    if "text" not in form:
+        raise BadForm("text")
+    return UssdRequest(
+        session_id=_required(form, "sessionId", MAX_SESSION_ID),
+        service_code=_required(form, "serviceCode", 40),
+        phone=_phone(form),
+        network_code=form.get("networkCode", "").strip()[:20],
+        text=form["text"][:MAX_TEXT],
+    )
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def parse_event(form: Mapping[str, str]) -> SessionEnded:
+    """Validate the end-of-session notification."""
+    return SessionEnded(
+        session_id=_required(form, "sessionId", MAX_SESSION_ID),
+        phone=_phone(form),
+        status=_required(form, "status", 20),
+        service_code=form.get("serviceCode", "")[:40],
+        network_code=form.get("networkCode", "")[:20],
+        input=form.get("input", "")[:MAX_TEXT],
+        last_response=form.get("lastAppResponse", "")[:1000],
+        hops=_int_or_none(form.get("hopsCount")),
+        duration_ms=_int_or_none(form.get("durationInMillis")),
+        cost=form.get("cost", "")[:40],
+        error_message=form.get("errorMessage", "")[:1000],
+        occurred_at=parse_event_date(form.get("date", "")),
+    )
+
+
+def _text(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+@bp.post("/ussd")
+def answer() -> Response:
+    """Answer one USSD step with `CON …` or `END …`."""
+    try:
+        ussd_request = parse_request(request.form)
+    except BadForm as exc:
+        return _text(f"missing or malformed field: {exc}", 400)
+    try:
+        reply = engine().handle(ussd_request, borrower_services())
+    except Exception:  # noqa: BLE001 - Redis or wiring down: still a polite screen
+        logger.exception("ussd request failed", extra={"session": ussd_request.session_id})
+        reply = end_screen(translate("en", SORRY))
+    return _text(reply.body)
+
+
+@bp.post("/ussd/events")
+def session_ended() -> Response:
+    """Store an end-of-session notification and count where sessions stop."""
+    try:
+        event = parse_event(request.form)
+    except BadForm as exc:
+        return _text(f"missing or malformed field: {exc}", 400)
+    session: Session = get_session()
+    screen, first = record_event(session, engine(), event)
+    session.commit()
+    if first:
+        status = event.status if event.status in KNOWN_STATUSES else "other"
+        USSD_DROPOFF.labels(screen, status).inc()
+    return _text("OK")
