@@ -142,8 +142,14 @@ def _balance(session: Session, asked: Asked) -> Reply:
     if asked.member is None:
         return "unregistered_hint", {}, "transactional"
     params = member_lookup().balance_text_params(session, asked.member.id)
-    template = "balance_reply" if "balance" in params else "balance_no_loan"
-    return template, {"first_name": asked.member.first_name, **params}, "transactional"
+    if "balance" not in params:
+        return "balance_no_loan", {"first_name": asked.member.first_name,
+                                   "credit_limit": params["credit_limit"]}, "transactional"
+    return "balance_reply", {
+        "first_name": asked.member.first_name, "reference": params["loan_reference"],
+        "balance": params["balance"], "next_amount": params["next_amount"],
+        "next_date": params["next_date"],
+    }, "transactional"
 
 
 def _repay(session: Session, asked: Asked) -> Reply:
