@@ -33,7 +33,7 @@ bp = Blueprint("ussd", __name__)
 
 FAKE_SWITCH = "MKOPO_USSD_FAKE"
 MAX_SESSION_ID = 128
-MAX_TEXT = 4000  # longer answer paths are cut, not refused: nothing typed may give a 4xx
+MAX_EVENT_TEXT = 4000
 
 
 class BadForm(ValueError):
@@ -94,7 +94,7 @@ def parse_request(form: Mapping[str, str]) -> UssdRequest:
         service_code=_required(form, "serviceCode", 40),
         phone=_phone(form),
         network_code=form.get("networkCode", "").strip()[:20],
-        text=form["text"][:MAX_TEXT],
+        text=form["text"],  # never cut: the path must extend the last one (engine caps it)
     )
 
 
@@ -113,7 +113,7 @@ def parse_event(form: Mapping[str, str]) -> SessionEnded:
         status=_required(form, "status", 20),
         service_code=form.get("serviceCode", "")[:40],
         network_code=form.get("networkCode", "")[:20],
-        input=form.get("input", "")[:MAX_TEXT],
+        input=form.get("input", "")[:MAX_EVENT_TEXT],
         last_response=form.get("lastAppResponse", "")[:1000],
         hops=_int_or_none(form.get("hopsCount")),
         duration_ms=_int_or_none(form.get("durationInMillis")),

@@ -45,6 +45,7 @@ LOCK_MS = 5000  # a request that takes longer than this has been given up by the
 MAX_TRIES = 3
 MAX_ANSWERS = 12  # answers taken from one request; more is a stuck key, not a person
 MAX_ANSWER_LENGTH = 200
+MAX_PATH = 20_000  # a real session never types this much; beyond it we close politely
 MAX_HOPS = 12  # screenless nodes followed in a row before we call it a loop
 BACK, HOME_KEY, MORE_KEY = "0", "00", "98"
 
@@ -187,6 +188,11 @@ class UssdEngine:
         self, request: UssdRequest, services: BorrowerServices, state: SessionState | None,
         snapshot: dict[str, Any] | None,
     ) -> tuple[Reply, SessionState]:
+        if len(request.text) > MAX_PATH:
+            state = state or SessionState(request.session_id, request.phone)
+            state.ended = True
+            closing = translate(state.lang, SESSION_OVER, code=self.config.service_code)
+            return end_screen(closing), state
         if state is None:
             state = self._start(request, services)
             ctx = self._ctx(state, services)
