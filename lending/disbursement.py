@@ -1,0 +1,97 @@
+"""Disbursement: a funded loan is paid out once, then its real schedule starts.
+
+Ledger at completion (key `disbursement:{loan_id}`): Dr loan_principal amount /
+Cr mobile-money float net / Cr fee income upfront fee. The lenders' money moved
+into the loan's participation when they funded it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from core.clock import as_utc
+from lending.disclosure import quote
+from lending.errors import LendingError
+from lending.lifecycle import lock_loan, transition
+from lending.loans import store_quote
+from lending.localtime import local_date
+from lending.models import ACTIVE, DISBURSING, FUNDED, Loan
+from payments import ledger
+from payments.ledger import FEE_INCOME, MOBILE_MONEY_FLOAT, credit, debit, loan_principal
+
+PAYMENTS = "payments"
+
+
+@dataclass(frozen=True, slots=True)
+class DisbursementOrder:
+    """What payments needs to send the money (B2C) to the borrower."""
+
+    loan_id: int
+    reference: str
+    phone: str
+    amount_net: int
+    idempotency_key: str
+
+
+def payout_key(loan: Loan) -> str:
+    """`b2c:{reference}`; a retry after a failed payout gets `b2c:{reference}:{attempt}`."""
+    base = f"b2c:{loan.reference}"
+    return base if loan.payout_attempts <= 1 else f"{base}:{loan.payout_attempts}"
+
+
+def start_disbursement(session: Session, loan_id: int, *, actor: str) -> DisbursementOrder:
+    """Funded -> disbursing; the order to pay out. Any other state is refused."""
+    loan = lock_loan(session, loan_id)
+    if loan.status != FUNDED:
+        raise LendingError("not_funded", f"loan {loan.reference} is {loan.status}")
+    transition(session, loan, DISBURSING, actor=actor, reason="payout requested")
+    loan.payout_attempts += 1
+    return DisbursementOrder(
+        loan_id=loan.id, reference=loan.reference, phone=loan.borrower.phone,
+        amount_net=loan.net_disbursed, idempotency_key=payout_key(loan),
+    )
+
+
+def complete_disbursement(
+    session: Session, loan_id: int, *, receipt: str, occurred_at: datetime
+) -> Loan:
+    """The money reached the borrower: disbursing -> active, schedule from that day."""
+    loan = lock_loan(session, loan_id)
+    if loan.status != DISBURSING:
+        if loan.disbursed_at is not None:  # a repeated confirmation changes nothing
+            return loan
+        raise LendingError("not_disbursing", f"loan {loan.reference} is {loan.status}")
+    occurred_at = as_utc(occurred_at)
+    start = local_date(occurred_at)
+    store_quote(session, loan, quote(loan.product.to_terms(), loan.amount, loan.term, start))
+    loan.start_date, loan.disbursed_at = start, occurred_at
+    _post_disbursement(session, loan, receipt, occurred_at)
+    transition(session, loan, ACTIVE, actor=PAYMENTS, reason=f"paid out, receipt {receipt}")
+    return loan
+
+
+def _post_disbursement(session: Session, loan: Loan, receipt: str, at: datetime) -> None:
+    ledger.post(
+        session, f"disbursement:{loan.id}", "loan_disbursement",
+        [debit(loan_principal(loan.id), loan.amount),
+         credit(MOBILE_MONEY_FLOAT, loan.net_disbursed),
+         credit(FEE_INCOME, loan.upfront_fee)],
+        currency=loan.currency, loan_id=loan.id, member_id=loan.borrower_id,
+        description=f"Loan {loan.reference} paid out",
+        meta={"receipt": receipt, "loan_reference": loan.reference,
+              "amount": loan.net_disbursed, "fee": loan.upfront_fee},
+        occurred_at=at,
+    )
+
+
+def fail_disbursement(session: Session, loan_id: int, *, reason: str) -> Loan:
+    """The payout failed and no money left: disbursing -> funded, ready to try again."""
+    loan = lock_loan(session, loan_id)
+    if loan.status == FUNDED:  # the failure was already recorded
+        return loan
+    transition(session, loan, FUNDED, actor=PAYMENTS, reason=reason or "payout failed")
+    return loan
+

@@ -1,0 +1,77 @@
+"""Figures derived from a loan's schedule, and storing a quote's schedule on a loan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from lending.disclosure import Quote
+from lending.models import Loan, LoanInstallment
+from lending.schedule import Installment
+
+
+def store_quote(session: Session, loan: Loan, offer: Quote) -> None:
+    """Put a quote's figures and schedule on the loan, replacing any earlier schedule."""
+    loan.amount, loan.term = offer.amount, offer.term
+    loan.upfront_fee, loan.net_disbursed = offer.upfront_fee, offer.net_disbursed
+    loan.total_repayable, loan.apr = offer.total_repayable, str(offer.apr)
+    replace_installments(session, loan, offer.installments)
+
+
+def replace_installments(
+    session: Session, loan: Loan, rows: Sequence[Installment], *, first_number: int = 1,
+    keep: Sequence[LoanInstallment] = (),
+) -> None:
+    """Swap the loan's installments for `rows` (numbered from `first_number`), keeping `keep`."""
+    loan.installments = list(keep)
+    # flush the deletes first: new rows reuse (loan_id, number) pairs that are unique
+    session.flush()
+    loan.installments.extend(
+        LoanInstallment(
+            number=first_number + i, due_date=row.due_date, principal=row.principal,
+            interest=row.interest, principal_paid=0, interest_paid=0, penalty_charged=0,
+            penalty_paid=0,
+        )
+        for i, row in enumerate(rows)
+    )
+    session.flush()
+
+
+def unpaid(loan: Loan) -> list[LoanInstallment]:
+    """Installments with principal or interest still owed, in due order."""
+    return [row for row in loan.installments if row.scheduled_due > 0]
+
+
+def principal_outstanding(loan: Loan) -> int:
+    return sum(row.principal_due for row in loan.installments)
+
+
+def interest_outstanding(loan: Loan) -> int:
+    return sum(row.interest_due for row in loan.installments)
+
+
+def penalties_outstanding(loan: Loan) -> int:
+    return sum(row.penalty_due for row in loan.installments)
+
+
+def outstanding_balance(loan: Loan) -> int:
+    """Everything the borrower still owes: principal, interest and penalties."""
+    return sum(row.outstanding for row in loan.installments)
+
+
+def next_due(loan: Loan, today: date) -> tuple[date, int] | None:
+    """The earliest unpaid due date and what is owed by then (all arrears when late)."""
+    owing = [row for row in loan.installments if row.outstanding > 0]
+    if not owing:
+        return None
+    first = owing[0].due_date
+    cutoff = first if first > today else today  # not late: just the next installment
+    return first, sum(row.outstanding for row in owing if row.due_date <= cutoff)
+
+
+def days_past_due(loan: Loan, today: date) -> int:
+    """Days since the oldest installment with principal or interest unpaid fell due."""
+    late = [row.due_date for row in unpaid(loan) if row.due_date < today]
+    return (today - min(late)).days if late else 0

@@ -1,0 +1,249 @@
+"""Members: registration, verification by a field partner, PINs, preferences, tickets.
+
+PINs are stored as argon2id hashes of HMAC-SHA256(pepper, pin): the pepper lives
+in settings, not in the database, so a stolen table alone cannot be brute-forced
+over the tiny 4-digit space. Every function runs in the caller's transaction; a
+failed PIN attempt is persisted only when the caller commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import runtime
+from core.clock import utcnow
+from core.phones import InvalidPhoneNumber, normalize_phone
+from lending.errors import LendingError
+from lending.models import (
+    MEMBER_ACTIVE,
+    PENDING_VERIFICATION,
+    SUSPENDED,
+    FieldPartner,
+    Member,
+    Ticket,
+)
+from lending.protection import START_LIMIT, change_limit
+
+MAX_PIN_ATTEMPTS = 3
+PIN_LOCK = timedelta(minutes=30)
+LANGUAGES = ("en", "sw")
+GENDERS = ("f", "m", "x")
+TICKET_KINDS = ("complaint", "hardship")
+MAX_TICKET_TEXT = 1000
+PIN_HASHER = PasswordHasher()  # argon2id with the library's recommended parameters
+
+
+@dataclass(frozen=True, slots=True)
+class PinCheck:
+    """The outcome of a PIN attempt."""
+
+    ok: bool
+    tries_left: int
+    locked_until: datetime | None
+
+
+# --- PINs ---------------------------------------------------------------------
+
+
+def check_pin_rules(pin: str) -> None:
+    """Refuse PINs that are not 4 digits, all one digit, or a 1234-style run."""
+    if not (isinstance(pin, str) and len(pin) == 4 and pin.isascii() and pin.isdigit()):
+        raise LendingError("invalid_pin", "a PIN is 4 digits", field="pin")
+    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
+    if steps == {0}:
+        raise LendingError("weak_pin", "a PIN cannot repeat one digit", field="pin")
+    if steps in ({1}, {-1}):
+        raise LendingError("weak_pin", "a PIN cannot be a sequence like 1234", field="pin")
+
+
+def _peppered(pin: str) -> str:
+    pepper = runtime.current().settings.pin_pepper.encode()
+    return hmac.new(pepper, pin.encode(), hashlib.sha256).hexdigest()
+
+
+def hash_pin(pin: str) -> str:
+    """The stored form of a PIN (argon2id over the peppered HMAC)."""
+    return PIN_HASHER.hash(_peppered(pin))
+
+
+def _pin_matches(member: Member, pin: str) -> bool:
+    try:
+        return PIN_HASHER.verify(member.pin_hash, _peppered(pin))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_pin(session: Session, member_id: int, pin: str) -> PinCheck:
+    """Check a PIN: three wrong in a row lock it for 30 minutes; a right one resets."""
+    member = get_member(session, member_id)
+    now = utcnow()
+    if member.pin_locked_until is not None:
+        if member.pin_locked_until > now:
+            return PinCheck(False, 0, member.pin_locked_until)
+        member.pin_locked_until, member.failed_pin_attempts = None, 0
+    if isinstance(pin, str) and _pin_matches(member, pin):
+        member.failed_pin_attempts = 0
+        return PinCheck(True, MAX_PIN_ATTEMPTS, None)
+    member.failed_pin_attempts += 1
+    if member.failed_pin_attempts >= MAX_PIN_ATTEMPTS:
+        member.pin_locked_until = now + PIN_LOCK
+        return PinCheck(False, 0, member.pin_locked_until)
+    return PinCheck(False, MAX_PIN_ATTEMPTS - member.failed_pin_attempts, None)
+
+
+def change_pin(session: Session, member_id: int, old_pin: str, new_pin: str) -> PinCheck:
+    """Set a new PIN once the old one is right; a wrong old PIN counts towards the lock."""
+    check_pin_rules(new_pin)
+    result = check_pin(session, member_id, old_pin)
+    if result.ok:
+        get_member(session, member_id).pin_hash = hash_pin(new_pin)
+    return result
+
+
+# --- registration and verification ------------------------------------------------
+
+
+def _normalized_phone(phone: str) -> str:
+    try:
+        return normalize_phone(phone, runtime.current().settings.default_region)
+    except InvalidPhoneNumber as exc:
+        raise LendingError("invalid_phone", str(exc), field="phone") from None
+
+
+def _check_choice(value: str | None, options: tuple[str, ...], field: str) -> None:
+    if value is not None and value not in options:
+        raise LendingError(f"invalid_{field}", f"must be one of {', '.join(options)}", field=field)
+
+
+def _clean_name(value: str | None, field: str, *, required: bool) -> str | None:
+    text = (value or "").strip()
+    if not text:
+        if required:
+            raise LendingError(f"invalid_{field}", "is required", field=field)
+        return None
+    if len(text) > 60:
+        raise LendingError(f"invalid_{field}", "is too long", field=field)
+    return text
+
+
+def register_member(
+    session: Session, *, phone: str, first_name: str, national_id: str | None, pin: str,
+    language: str, consent: bool, last_name: str | None = None, gender: str | None = None,
+    region: str | None = None, sector: str | None = None,
+) -> Member:
+    """Register a borrower pending verification, with the starting credit limit."""
+    if consent is not True:
+        raise LendingError("consent_required", "consent to the terms is required", field="consent")
+    e164 = _normalized_phone(phone)
+    _check_choice(language, LANGUAGES, "language")
+    _check_choice(gender, GENDERS, "gender")
+    check_pin_rules(pin)
+    national_id = (national_id or "").strip() or None
+    _refuse_duplicates(session, e164, national_id)
+    member = Member(
+        phone=e164, first_name=_clean_name(first_name, "first_name", required=True),
+        last_name=_clean_name(last_name, "last_name", required=False), national_id=national_id,
+        gender=gender, region=region, sector=sector, language=language,
+        status=PENDING_VERIFICATION, is_borrower=True, is_lender=False, pin_hash=hash_pin(pin),
+        failed_pin_attempts=0, consent_at=utcnow(), reminders_enabled=True, credit_limit=0,
+        created_at=utcnow(),
+    )
+    _insert_member(session, member)
+    change_limit(session, member, START_LIMIT, reason="initial")
+    return member
+
+
+def _refuse_duplicates(session: Session, phone: str, national_id: str | None) -> None:
+    if session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
+        raise LendingError("already_registered", "this phone is already registered")
+    if national_id is not None and session.scalar(
+        select(Member.id).where(Member.national_id == national_id)
+    ) is not None:
+        raise LendingError("id_in_use", "this ID number belongs to another member")
+
+
+def _insert_member(session: Session, member: Member) -> None:
+    """Insert; a concurrent registration of the same phone or ID loses cleanly."""
+    try:
+        with session.begin_nested():
+            session.add(member)
+            session.flush()
+    except IntegrityError:
+        _refuse_duplicates(session, member.phone, member.national_id)
+        raise
+
+
+def verify_member(session: Session, member_id: int, field_partner_id: int, actor: str) -> Member:
+    """A field partner vouches for the member: pending_verification -> active."""
+    member = get_member(session, member_id)
+    if session.get(FieldPartner, field_partner_id) is None:
+        raise LendingError("unknown_field_partner", f"no field partner {field_partner_id}")
+    if member.status == SUSPENDED:
+        raise LendingError("member_suspended", "a suspended member cannot be verified")
+    if member.status == PENDING_VERIFICATION:
+        member.status = MEMBER_ACTIVE
+        member.field_partner_id = field_partner_id
+        member.verified_at, member.verified_by = utcnow(), actor[:80]
+    return member
+
+
+# --- lookups and preferences ------------------------------------------------------
+
+
+def get_member(session: Session, member_id: int) -> Member:
+    """The member, or LendingError("unknown_member")."""
+    member = session.get(Member, member_id)
+    if member is None:
+        raise LendingError("unknown_member", f"no member {member_id}")
+    return member
+
+
+def find_member_by_phone(session: Session, phone: str) -> Member | None:
+    """The member registered on this phone (any usual spelling of it), or None."""
+    try:
+        e164 = normalize_phone(phone, runtime.current().settings.default_region)
+    except InvalidPhoneNumber:
+        return None
+    return session.scalar(select(Member).where(Member.phone == e164))
+
+
+def set_language(session: Session, member_id: int, language: str) -> None:
+    """Remember the member's language ("en" or "sw")."""
+    _check_choice(language, LANGUAGES, "language")
+    get_member(session, member_id).language = language
+
+
+def set_reminders(session: Session, member_id: int, enabled: bool) -> None:
+    """Turn repayment reminder SMS on or off."""
+    get_member(session, member_id).reminders_enabled = bool(enabled)
+
+
+def become_lender(session: Session, member_id: int) -> Member:
+    """Let a member fund loans as well."""
+    member = get_member(session, member_id)
+    if member.status == SUSPENDED:
+        raise LendingError("member_suspended", "a suspended member cannot lend")
+    member.is_lender = True
+    return member
+
+
+def open_ticket(session: Session, member_id: int, kind: str, text: str) -> Ticket:
+    """Record a complaint or a hardship request for an operator."""
+    get_member(session, member_id)
+    _check_choice(kind, TICKET_KINDS, "kind")
+    body = (text or "").strip()
+    if not body or len(body) > MAX_TICKET_TEXT:
+        raise LendingError("invalid_text", f"1 to {MAX_TICKET_TEXT} characters", field="text")
+    ticket = Ticket(member_id=member_id, kind=kind, text=body, status="open", created_at=utcnow())
+    session.add(ticket)
+    session.flush()
+    return ticket

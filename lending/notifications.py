@@ -1,0 +1,108 @@
+"""The SMS a lending event sends, recorded in the same transaction as the event.
+
+Each message goes only to the member it concerns (amounts owed never reach
+anyone else) and is keyed by the event, so replaying an event never sends twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from core.money import Money
+from lending.models import Loan, LoanFunding, Member, Repayment
+from messaging.outbound import queue_sms
+from payments import ledger
+
+
+def _money(amount: int, loan: Loan | None = None) -> Money:
+    return Money(amount, loan.currency if loan is not None else "KES")
+
+
+def _to_borrower(session: Session, loan: Loan, template: str, key: str, **params: object) -> None:
+    borrower = loan.borrower
+    queue_sms(session, borrower.phone, template, borrower.language,
+              {"first_name": borrower.first_name, "reference": loan.reference, **params},
+              key=f"{key}:{loan.id}")
+
+
+def registration_received(session: Session, member: Member) -> None:
+    queue_sms(session, member.phone, "registration_received", member.language,
+              {"first_name": member.first_name}, key=f"registered:{member.id}")
+
+
+def application_received(session: Session, loan: Loan) -> None:
+    _to_borrower(session, loan, "application_received", "applied",
+                 amount=_money(loan.amount, loan))
+
+
+def application_approved(session: Session, loan: Loan) -> None:
+    _to_borrower(session, loan, "application_approved", "approved",
+                 amount=_money(loan.amount, loan))
+
+
+def application_rejected(session: Session, loan: Loan) -> None:
+    _to_borrower(session, loan, "application_rejected", "rejected")
+
+
+def loan_funded(session: Session, loan: Loan) -> None:
+    """Tell the borrower the money is coming, and each lender that their share is placed."""
+    _to_borrower(session, loan, "loan_funded", "funded", amount=_money(loan.amount, loan))
+    for lender, amount in _lender_totals(session, loan.fundings):
+        queue_sms(session, lender.phone, "lender_loan_funded", lender.language,
+                  {"reference": loan.reference, "amount": _money(amount, loan)},
+                  key=f"lender-funded:{loan.id}:{lender.id}")
+
+
+def loan_disbursed(session: Session, loan: Loan, installment: int, first_due: date) -> None:
+    _to_borrower(
+        session, loan, "loan_disbursed", "disbursed",
+        amount=_money(loan.net_disbursed, loan), count=loan.term,
+        installment=_money(installment, loan), frequency=loan.product.frequency,
+        first_due=first_due,
+    )
+
+
+def repayment_recorded(
+    session: Session, loan: Loan, repayment: Repayment, next_due: tuple[date, int] | None,
+    lender_shares: Iterable[tuple[Member, int]],
+) -> None:
+    """The borrower's receipt (or thanks for a repaid loan), then each lender's credit."""
+    key = f"repayment:{repayment.id}"
+    amount = _money(repayment.amount, loan)
+    if loan.status == "repaid":
+        _to_borrower(session, loan, "loan_repaid", key,
+                     credit_limit=_money(loan.borrower.credit_limit, loan))
+    elif repayment.overpayment > 0:
+        _to_borrower(session, loan, "overpayment", key, amount=amount,
+                     excess=_money(repayment.overpayment, loan))
+    elif next_due is not None:
+        _to_borrower(session, loan, "repayment_receipt", key, amount=amount,
+                     balance=_money(repayment.balance_after, loan),
+                     next_amount=_money(next_due[1], loan), next_date=next_due[0])
+    for lender, share in lender_shares:
+        if share <= 0:
+            continue
+        wallet = ledger.balance(session, ledger.lender_wallet(lender.id))
+        queue_sms(session, lender.phone, "lender_repayment_received", lender.language,
+                  {"reference": loan.reference, "amount": _money(share, loan),
+                   "balance": _money(wallet, loan)},
+                  key=f"lender-repaid:{repayment.id}:{lender.id}")
+
+
+def payment_failed(session: Session, loan: Loan, amount: int, key: str) -> None:
+    _to_borrower(session, loan, "payment_failed", f"payment-failed:{key}",
+                 amount=_money(amount, loan))
+
+
+def _lender_totals(
+    session: Session, fundings: Iterable[LoanFunding]
+) -> list[tuple[Member, int]]:
+    """One line per lender, however many times they bought shares."""
+    totals: dict[int, int] = {}
+    for funding in fundings:
+        if funding.refunded_at is None:
+            totals[funding.lender_id] = totals.get(funding.lender_id, 0) + funding.amount
+    return [(session.get_one(Member, lender_id), amount) for lender_id, amount in totals.items()]
