@@ -84,6 +84,10 @@ class FakeBorrowerServices:
         for member in self.members.values():
             if member.view.id == member_id:
                 return member
+        if self.demo:  # a session that started on another worker process of a load run
+            member = self.add_member(f"demo-{member_id}")
+            member.view = replace(member.view, id=member_id)
+            return member
         raise LookupError(member_id)
 
     def _check(self, method: str) -> None:
