@@ -92,6 +92,8 @@ def fail_disbursement(session: Session, loan_id: int, *, reason: str) -> Loan:
     loan = lock_loan(session, loan_id)
     if loan.status == FUNDED:  # the failure was already recorded
         return loan
+    if loan.status != DISBURSING:  # fundraising -> funded is legal, but not from here
+        raise LendingError("not_disbursing", f"loan {loan.reference} is {loan.status}")
     transition(session, loan, FUNDED, actor=PAYMENTS, reason=reason or "payout failed")
     return loan
 
