@@ -152,8 +152,13 @@ class Choice:
     sets: tuple[tuple[str, Any], ...] = ()
 
 
+def is_digits(answer: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts '²' and other scripts' digits."""
+    return answer.isascii() and answer.isdigit()
+
+
 def _pick(choices: tuple[Any, ...] | list[Any], answer: str) -> Any:
-    if not answer.isdigit() or not 1 <= int(answer) <= len(choices):
+    if not is_digits(answer) or not 1 <= int(answer) <= len(choices):
         raise Invalid(INVALID_CHOICE)
     return choices[int(answer) - 1]
 
@@ -258,7 +263,7 @@ class Pin:
         return Screen(ctx.t(ENTER_PIN))
 
     def accept(self, ctx: Ctx, answer: str) -> Outcome:
-        if not (len(answer) == 4 and answer.isdigit()):
+        if not (len(answer) == 4 and is_digits(answer)):
             raise Invalid(PIN_FORMAT)
         result = ctx.services.verify_pin(ctx.member_id, answer)
         if result.ok:

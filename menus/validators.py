@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from core.gsm7 import to_gsm7
 from core.money import MoneyError, parse_amount
-from menus.nodes import Ctx, Invalid
+from menus.nodes import Ctx, Invalid, is_digits
 from menus.texts import N_
 
 NAME_RULE = N_("Please enter your name in letters.")
@@ -36,14 +36,14 @@ def full_name(_ctx: Ctx, answer: str) -> str:
 def national_id(_ctx: Ctx, answer: str) -> str:
     """A national ID number: 5 to 10 digits."""
     digits = answer.strip().replace(" ", "")
-    if not (digits.isdigit() and 5 <= len(digits) <= 10):
+    if not (is_digits(digits) and 5 <= len(digits) <= 10):
         raise Invalid(ID_RULE)
     return digits
 
 
 def new_pin(_ctx: Ctx, answer: str) -> str:
     """A new 4-digit PIN that is not trivially guessed."""
-    if not (len(answer) == 4 and answer.isdigit()) or answer in _WEAK_PINS:
+    if not (len(answer) == 4 and is_digits(answer)) or answer in _WEAK_PINS:
         raise Invalid(PIN_RULE)
     return answer
 

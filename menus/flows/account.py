@@ -15,6 +15,7 @@ from menus.nodes import (
     Finish,
     Invalid,
     Menu,
+    is_digits,
     member_to_dict,
 )
 from menus.ports import REMINDER_CHOICES
@@ -40,7 +41,7 @@ TICKET_OPENED = N_("Thank you. Your request {ref} is received. We will call you 
 
 def any_pin(_ctx: Ctx, answer: str) -> str:
     """A PIN-shaped answer; whether it is right is the domain's call."""
-    if not (len(answer) == 4 and answer.isdigit()):
+    if not (len(answer) == 4 and is_digits(answer)):
         raise Invalid(PIN_FORMAT)
     return answer
 

@@ -60,7 +60,9 @@ def test_any_first_text_is_answered(client, services, clock, text) -> None:
 
 
 @FIXTURES_OK
-@given(text=st.text(alphabet=st.characters(min_codepoint=0x80), min_size=1, max_size=500))
+# Lone surrogates are left out: no phone can send them as UTF-8.
+@given(text=st.text(alphabet=st.characters(min_codepoint=0x80, exclude_categories=("Cs",)),
+                    min_size=1, max_size=500))
 def test_non_ascii_answers_are_answered(client, services, clock, text) -> None:
     services.members.pop(PHONE, None)
     session_id = f"fuzz-{uuid.uuid4().hex}"

@@ -158,3 +158,9 @@ def test_two_phones_do_not_share_sessions(client, services, clock) -> None:
     amina.dial()
     juma.dial()
     assert "Welcome to Mkopo" in amina.screen and "Hi Juma" in juma.screen
+
+
+@pytest.mark.parametrize("answer", ["²", "١", "１"])
+def test_digits_of_other_scripts_are_not_choices(ussd, member, answer) -> None:
+    ussd.dial(answer)
+    ussd.expect("Invalid choice.", end=False)
