@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from lending import members
+from lending import arrears, members, portfolio
 from lending.autolend import AutolendAllocation
 from lending.errors import LendingError
 from lending.funding import fund_loan, shares_left
@@ -33,7 +33,6 @@ from lending.models import (
     WRITTEN_OFF,
     Loan,
     LoanFunding,
-    LoanInstallment,
     Member,
 )
 from lending.stories import describe, stories_for
@@ -318,53 +317,36 @@ class Portfolio:
         }
 
 
-def _late_loans(session: Session, loan_ids: list[int], on: date) -> set[int]:
-    """Loans with an installment past due and not fully paid."""
-    if not loan_ids:
-        return set()
-    unpaid = (LoanInstallment.principal + LoanInstallment.interest
-              - LoanInstallment.principal_paid - LoanInstallment.interest_paid)
-    return set(session.scalars(
-        select(LoanInstallment.loan_id).distinct()
-        .where(LoanInstallment.loan_id.in_(loan_ids), LoanInstallment.due_date < on, unpaid > 0)
-    ))
-
-
-def _state(funding: LoanFunding, late: set[int]) -> str:
-    status = funding.loan.status
+def _state(funding: LoanFunding, on: date) -> str:
+    loan = funding.loan
     if funding.refunded_at is not None:
         return REFUNDED
-    if status in (FUNDRAISING, FUNDED, DISBURSING):
+    if loan.status in (FUNDRAISING, FUNDED, DISBURSING):
         return RAISING
-    if status in (WRITTEN_OFF, RECOVERED) or funding.principal_lost > 0:
+    if loan.status in (WRITTEN_OFF, RECOVERED) or funding.principal_lost > 0:
         return LOST
-    if status == REPAID:
+    if loan.status == REPAID:
         return REPAID
-    if status == DEFAULTED or funding.loan_id in late:
+    if loan.status == DEFAULTED or arrears.in_arrears(loan, on):
         return IN_ARREARS
     return ACTIVE
 
 
 def lender_portfolio(session: Session, lender_id: int) -> Portfolio:
-    """Totals and stakes of one lender; a refunded stake counts as never lent."""
+    """The lender's book (lending.portfolio's totals) with every stake and its state."""
     get_lender(session, lender_id)
-    fundings = list(session.scalars(
+    fundings = session.scalars(
         select(LoanFunding).where(LoanFunding.lender_id == lender_id).order_by(LoanFunding.id)
-    ))
-    late = _late_loans(session, [f.loan_id for f in fundings], today())
-    stakes = [_stake(f, _state(f, late)) for f in fundings]
-    kept = [s for s in stakes if s.state != REFUNDED]
+    ).all()
+    on = today()
+    stakes = [_stake(f, _state(f, on)) for f in fundings]
     counts = Counter(s.state for s in stakes)
+    book = portfolio.lender_portfolio(session, lender_id)
     return Portfolio(
-        lender_id=lender_id, wallet=wallet_balance(session, lender_id),
-        lent=sum(s.amount for s in kept),
-        principal_repaid=sum(s.principal_repaid for s in kept),
-        interest_earned=sum(s.interest_earned for s in kept),
-        recovered=sum(s.recovered for s in kept),
-        outstanding=sum(s.outstanding for s in kept if s.state != LOST),
-        lost=sum(s.principal_lost for s in kept),
-        counts={state: counts.get(state, 0) for state in STAKE_STATES},
-        stakes=stakes,
+        lender_id=lender_id, wallet=wallet_balance(session, lender_id), lent=book.lent,
+        principal_repaid=book.repaid, interest_earned=book.interest_earned,
+        recovered=book.recovered, outstanding=book.outstanding, lost=book.lost,
+        counts={state: counts.get(state, 0) for state in STAKE_STATES}, stakes=stakes,
     )
 
 
