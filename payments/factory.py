@@ -1,0 +1,65 @@
+"""Which mobile-money provider this process talks to (settings.mobile_money_provider)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy.orm import Session
+
+from core.settings import Settings
+from payments.providers import MobileMoneyProvider
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str, str], MobileMoneyProvider] = {}
+_override: MobileMoneyProvider | None = None
+
+calling_session: ContextVar[Session | None] = ContextVar("calling_session", default=None)
+"""The session of the handler calling the provider; only the simulator on SQLite uses it."""
+
+
+def provider_for(settings: Settings) -> MobileMoneyProvider:
+    """The provider named by the settings, built once per process (Daraja caches its token)."""
+    if _override is not None:
+        return _override
+    key = (settings.mobile_money_provider, settings.public_base_url, settings.callback_token)
+    with _lock:
+        provider = _cache.get(key)
+        if provider is None:
+            provider = _cache[key] = _build(settings)
+    return provider
+
+
+def _build(settings: Settings) -> MobileMoneyProvider:
+    if settings.mobile_money_provider == "daraja":
+        from payments.providers.daraja import DarajaProvider
+
+        return DarajaProvider(settings)
+    if settings.mobile_money_provider == "simulator":
+        from payments.simulator import SimulatorProvider
+
+        return SimulatorProvider(settings)
+    raise ValueError(f"unknown MOBILE_MONEY_PROVIDER {settings.mobile_money_provider!r}")
+
+
+@contextmanager
+def using_provider(provider: MobileMoneyProvider) -> Iterator[MobileMoneyProvider]:
+    """Make every `provider_for` call in this process return `provider` inside the block."""
+    global _override
+    previous, _override = _override, provider
+    try:
+        yield provider
+    finally:
+        _override = previous
+
+
+@contextmanager
+def provider_call(session: Session) -> Iterator[None]:
+    """Mark `session` as the one whose transaction is open around a provider call."""
+    token = calling_session.set(session)
+    try:
+        yield
+    finally:
+        calling_session.reset(token)

@@ -1,0 +1,326 @@
+"""Settling intents: the one place where an M-Pesa outcome becomes ledger entries.
+
+Callbacks (`payments.processing`) and status queries (`payments.outbound`)
+both end here, with the intent's row lock held, so an outcome is applied once
+however many times and by whichever path it arrives. The entries, per event:
+
+- repayment STK success: lending's `record_repayment`, key `repayment:{CheckoutRequestID}`
+  (Dr float / Cr the loan's penalties, interest income and lenders' wallets).
+- deposit STK success: Dr float / Cr lender wallet (`deposit:{CheckoutRequestID}`).
+- withdrawal requested: Dr lender wallet / Cr withdrawals in flight (`withdrawal-hold:{id}`).
+- withdrawal B2C success: Dr withdrawals in flight / Cr float (`withdrawal:{id}`).
+- withdrawal B2C failure: Dr withdrawals in flight / Cr lender wallet
+  (`withdrawal-release:{id}`).
+- disbursement B2C success: lending's `complete_disbursement` (`disbursement:{loan}`:
+  Dr principal / Cr float and fee income); failure: `fail_disbursement`, no entry.
+- money we cannot apply: Dr float / Cr suspense (`suspense:{receipt}`).
+- reversal of money in suspense or of a top-up: the mirror of its entry (`reversal:…`);
+  of a repayment or of a payment we never posted: Dr suspense / Cr float
+  (`reversal-suspense:{receipt}`) and a break.
+
+The same key with a different amount is never applied: it becomes an
+`amount_mismatch` break and the ledger is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.clock import as_utc, utcnow
+from core.money import Money
+from payments import ledger
+from payments.accounts import WITHDRAWALS_IN_FLIGHT
+from payments.breaks import record_break
+from payments.ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit, lender_wallet
+from payments.models import (
+    AMOUNT_MISMATCH,
+    CANCELLED,
+    CONFLICTING_OUTCOME,
+    DEPOSIT,
+    DISBURSEMENT,
+    FAILED,
+    PAYOUT_FAILED,
+    PENDING,
+    REPAYMENT,
+    REQUESTED,
+    SUCCEEDED,
+    UNAPPLIED_PAYMENT,
+    UNKNOWN,
+    WITHDRAWAL,
+    PaymentIntent,
+)
+
+logger = logging.getLogger(__name__)
+
+SETTLEABLE = (PENDING, REQUESTED, UNKNOWN)
+"""Statuses an outcome may still settle; `unknown` is "we could not tell", not final."""
+
+APPLIED, DUPLICATE_OUTCOME, BREAK, IGNORED = "applied", "duplicate", "break", "ignored"
+
+
+def _finish(intent: PaymentIntent, status: str, *, code: object = None, desc: str = "",
+            receipt: str | None = None) -> None:
+    intent.status, intent.settled_at = status, utcnow()
+    intent.result_code = None if code is None else str(code)[:20]
+    if desc:
+        intent.result_desc = desc[:300]
+    if receipt and intent.receipt is None:
+        intent.receipt = receipt
+
+
+def _mismatch(session: Session, intent: PaymentIntent, amount: int, receipt: str | None,
+              inbox_id: int | None) -> str:
+    record_break(
+        session, AMOUNT_MISMATCH, f"intent:{intent.id}:{amount}", amount=amount,
+        currency=intent.currency, receipt=receipt, phone=intent.phone or None,
+        intent_id=intent.id, inbox_id=inbox_id, loan_id=intent.loan_id,
+        details={"expected": intent.amount, "reported": amount,
+                 "note": "reported amount differs from the intent; not applied"},
+    )
+    return BREAK
+
+
+def _conflict(session: Session, intent: PaymentIntent, reported: str, inbox_id: int | None,
+              receipt: str | None = None) -> None:
+    record_break(
+        session, CONFLICTING_OUTCOME, f"intent:{intent.id}:{reported}", amount=intent.amount,
+        currency=intent.currency, receipt=receipt, phone=intent.phone or None,
+        intent_id=intent.id, inbox_id=inbox_id, loan_id=intent.loan_id,
+        details={"settled_as": intent.status, "reported": reported},
+    )
+
+
+# --- collections (STK) -------------------------------------------------------------------
+
+
+def settle_collection_success(
+    session: Session, intent: PaymentIntent, *, amount: int | None, receipt: str | None,
+    occurred_at: datetime | None, inbox_id: int | None = None,
+) -> str:
+    """The customer paid: post it once; a wrong amount is a break, never an entry."""
+    if amount is not None and amount != intent.amount:
+        return _mismatch(session, intent, amount, receipt, inbox_id)
+    if intent.status == SUCCEEDED:
+        if receipt and intent.receipt is None:
+            intent.receipt = receipt
+        return DUPLICATE_OUTCOME
+    if intent.status in (FAILED, CANCELLED):
+        # A real success after a failure was recorded: the money arrived, so apply it,
+        # and tell an operator the customer was told otherwise.
+        _conflict(session, intent, "success", inbox_id, receipt)
+    at = as_utc(occurred_at) if occurred_at else utcnow()
+    key = intent.checkout_request_id or intent.idempotency_key
+    if intent.kind == REPAYMENT:
+        _apply_repayment(session, intent, key, receipt, at, inbox_id)
+    elif intent.kind == DEPOSIT:
+        ledger.post(
+            session, f"deposit:{key}", "wallet_deposit",
+            [debit(MOBILE_MONEY_FLOAT, intent.amount),
+             credit(lender_wallet(_member(intent)), intent.amount)],
+            currency=intent.currency, member_id=intent.member_id, occurred_at=at,
+            description="Wallet top-up by M-Pesa", meta={"receipt": receipt,
+                                                        "intent_id": intent.id},
+        )
+    _finish(intent, SUCCEEDED, code=0, desc="paid", receipt=receipt)
+    return APPLIED
+
+
+def _member(intent: PaymentIntent) -> int:
+    if intent.member_id is None:
+        raise ValueError(f"intent {intent.id} has no member")
+    return intent.member_id
+
+
+def _apply_repayment(session: Session, intent: PaymentIntent, key: str, receipt: str | None,
+                     at: datetime, inbox_id: int | None) -> None:
+    from lending.errors import LendingError
+    from lending.repayments import record_repayment
+
+    assert intent.loan_id is not None
+    try:
+        with session.begin_nested():
+            record_repayment(session, loan_id=intent.loan_id, amount=intent.amount, key=key,
+                             source="stk", receipt=receipt, received_at=at)
+    except LendingError as exc:
+        # The money is ours to account for even if the loan will not take it (repaid
+        # meanwhile, written off …): park it, and let an operator apply or refund it.
+        park_in_suspense(session, amount=intent.amount, receipt=receipt or key, at=at,
+                         currency=intent.currency, reason=f"loan refused it: {exc.code}")
+        record_break(session, UNAPPLIED_PAYMENT, f"stk:{key}", amount=intent.amount,
+                     currency=intent.currency, receipt=receipt, phone=intent.phone,
+                     intent_id=intent.id, inbox_id=inbox_id, loan_id=intent.loan_id,
+                     details={"reason": exc.code, "message": exc.message})
+
+
+def settle_collection_failure(
+    session: Session, intent: PaymentIntent, *, cancelled: bool, code: object, desc: str,
+) -> str:
+    """The customer did not pay (cancelled, wrong PIN, unreachable …): nothing to post."""
+    if intent.status not in SETTLEABLE:
+        if intent.status == SUCCEEDED:
+            logger.warning("intent %s: failure reported after success; keeping the success",
+                           intent.id)
+        return IGNORED
+    _finish(intent, CANCELLED if cancelled else FAILED, code=code, desc=desc)
+    if intent.kind == REPAYMENT:
+        _tell_payment_failed(session, intent)
+    return APPLIED
+
+
+def _tell_payment_failed(session: Session, intent: PaymentIntent) -> None:
+    """SMS the borrower that no money was taken (when the messaging package is installed)."""
+    try:
+        from messaging.outbound import queue_sms
+    except ModuleNotFoundError:  # pragma: no cover - messaging ships with the app
+        return
+    queue_sms(session, intent.phone, "payment_failed", _language(session, intent),
+              {"amount": Money(intent.amount, intent.currency), "reference": intent.reference},
+              f"payment-failed:{intent.id}")
+
+
+def _language(session: Session, intent: PaymentIntent) -> str:
+    from lending.models import Member
+
+    member = session.get(Member, intent.member_id) if intent.member_id else None
+    return member.language if member is not None else "en"
+
+
+# --- payouts (B2C) -------------------------------------------------------------------------
+
+
+def settle_payout_success(
+    session: Session, intent: PaymentIntent, *, amount: int | None, receipt: str | None,
+    occurred_at: datetime | None, inbox_id: int | None = None,
+) -> str:
+    """The money reached the customer: complete the loan or the withdrawal, once."""
+    if amount is not None and amount != intent.amount:
+        return _mismatch(session, intent, amount, receipt, inbox_id)
+    if intent.status == SUCCEEDED:
+        return DUPLICATE_OUTCOME
+    if intent.status not in SETTLEABLE:
+        # We recorded a failure and undid the payout; only an operator can sort this out.
+        _conflict(session, intent, "success", inbox_id, receipt)
+        return BREAK
+    at = as_utc(occurred_at) if occurred_at else utcnow()
+    receipt = receipt or intent.conversation_id or intent.idempotency_key
+    if intent.kind == DISBURSEMENT:
+        from lending.disbursement import complete_disbursement
+
+        assert intent.loan_id is not None
+        complete_disbursement(session, intent.loan_id, receipt=receipt, occurred_at=at)
+    elif intent.kind == WITHDRAWAL:
+        ledger.post(
+            session, f"withdrawal:{intent.id}", "wallet_withdrawal",
+            [debit(WITHDRAWALS_IN_FLIGHT, intent.amount),
+             credit(MOBILE_MONEY_FLOAT, intent.amount)],
+            currency=intent.currency, member_id=intent.member_id, occurred_at=at,
+            description="Withdrawal paid to M-Pesa", meta={"receipt": receipt,
+                                                           "intent_id": intent.id},
+        )
+    _finish(intent, SUCCEEDED, code=0, desc="paid out", receipt=receipt)
+    return APPLIED
+
+
+def settle_payout_failure(
+    session: Session, intent: PaymentIntent, *, code: object, desc: str,
+    inbox_id: int | None = None,
+) -> str:
+    """No money left: undo the payout (loan back to funded, wallet released) and open a break."""
+    if intent.status not in SETTLEABLE:
+        if intent.status == SUCCEEDED:
+            _conflict(session, intent, "failed", inbox_id)
+            return BREAK
+        return IGNORED
+    _finish(intent, FAILED, code=code, desc=desc)
+    undo_payout(session, intent, reason=f"payout failed: {desc}"[:200])
+    record_break(
+        session, PAYOUT_FAILED, f"intent:{intent.id}", amount=intent.amount,
+        currency=intent.currency, phone=intent.phone, intent_id=intent.id, inbox_id=inbox_id,
+        loan_id=intent.loan_id, details={"kind": intent.kind, "result_code": intent.result_code,
+                                         "reason": desc},
+    )
+    return APPLIED
+
+
+def undo_payout(session: Session, intent: PaymentIntent, *, reason: str) -> None:
+    """Put back what a payout that never happened took: the loan's state, the lender's money."""
+    if intent.kind == DISBURSEMENT:
+        from lending.disbursement import fail_disbursement
+
+        assert intent.loan_id is not None
+        fail_disbursement(session, intent.loan_id, reason=reason)
+    elif intent.kind == WITHDRAWAL:
+        ledger.post(
+            session, f"withdrawal-release:{intent.id}", "withdrawal_release",
+            [debit(WITHDRAWALS_IN_FLIGHT, intent.amount),
+             credit(lender_wallet(_member(intent)), intent.amount)],
+            currency=intent.currency, member_id=intent.member_id,
+            description="Withdrawal not paid; back to the wallet",
+            meta={"intent_id": intent.id, "reason": reason},
+        )
+
+
+# --- suspense and reversals -----------------------------------------------------------------
+
+
+def park_in_suspense(session: Session, *, amount: int, receipt: str, at: datetime | None,
+                     currency: str = "KES", reason: str = "") -> ledger.JournalEntry:
+    """Money arrived that we cannot apply: Dr float / Cr suspense, once per receipt."""
+    return ledger.post(
+        session, f"suspense:{receipt}", "suspense_receipt",
+        [debit(MOBILE_MONEY_FLOAT, amount), credit(SUSPENSE, amount)],
+        currency=currency, occurred_at=as_utc(at) if at else utcnow(),
+        description="Unmatched M-Pesa receipt", meta={"receipt": receipt, "reason": reason},
+    )
+
+
+def entry_funded_by(session: Session, receipt: str) -> ledger.JournalEntry | None:
+    """The journal entry a customer payment (by M-Pesa receipt or key) was posted as."""
+    keys = [f"suspense:{receipt}", f"repayment:{receipt}", f"deposit:{receipt}"]
+    entry = session.scalar(select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(keys)))
+    if entry is not None:
+        return entry
+    intent = session.scalar(select(PaymentIntent).where(PaymentIntent.receipt == receipt))
+    if intent is None or intent.checkout_request_id is None:
+        return None
+    checkout = intent.checkout_request_id
+    return session.scalar(select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(
+        [f"repayment:{checkout}", f"deposit:{checkout}", f"suspense:{checkout}"])))
+
+
+def reverse_payment(session: Session, *, original_receipt: str, amount: int, receipt: str,
+                    at: datetime | None, currency: str = "KES") -> tuple[ledger.JournalEntry, bool]:
+    """M-Pesa gave a customer's payment back; returns the entry and whether an operator must act.
+
+    Money parked in suspense, or a wallet top-up still in the wallet, is mirrored
+    exactly (`ledger.reverse`). A loan repayment is not: mirroring it would claw
+    money back from lenders' wallets (perhaps already spent) behind the loan's back,
+    so the float is put against suspense and the loan is left for lending to unwind.
+    """
+    original = entry_funded_by(session, original_receipt)
+    if (original is not None and original.kind != "loan_repayment"
+            and _inflow(original) == amount):
+        try:
+            with session.begin_nested():
+                entry = ledger.reverse(session, original,
+                                       description=f"M-Pesa reversal {receipt}")
+            return entry, False
+        except ledger.InsufficientFunds:
+            pass  # the lender spent the top-up already
+    entry = ledger.post(
+        session, f"reversal-suspense:{receipt}", "reversal_unmatched",
+        [debit(SUSPENSE, amount), credit(MOBILE_MONEY_FLOAT, amount)],
+        currency=currency, occurred_at=as_utc(at) if at else utcnow(),
+        description=f"M-Pesa reversal {receipt} of {original_receipt}",
+        meta={"receipt": receipt, "original_receipt": original_receipt,
+              "original_entry": original.key if original is not None else None},
+    )
+    return entry, True
+
+
+def _inflow(entry: ledger.JournalEntry) -> int:
+    return sum(p.amount for p in entry.postings if p.account.code == MOBILE_MONEY_FLOAT.code)
