@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from core import outbox, runtime
 from core.clock import utcnow
-from core.gsm7 import sms_segments
 from core.outbox import OutboxItem, TransientError, handles
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from core.settings import Settings
@@ -32,7 +31,7 @@ from messaging.optouts import is_opted_out
 from messaging.ports import member_lookup
 from messaging.reports import apply_stored_reports
 from messaging.senders import SendResult, cost_minor, sender_for
-from messaging.templates import ANYONE, get_template, language_or_default, render
+from messaging.templates import ANYONE, get_template, language_or_default, render, segments
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ def queue_sms(
     message = SmsMessage(
         idempotency_key=key, to_phone=phone, body=body, language=language,
         template=template, category=category, status=SUPPRESSED if suppressed else QUEUED,
-        segments=sms_segments(body), retry_count=0, created_at=utcnow(),
+        segments=segments(body), retry_count=0, created_at=utcnow(),
     )
     try:
         with session.begin_nested():

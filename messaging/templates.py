@@ -13,7 +13,15 @@ from datetime import date
 from pathlib import Path
 from string import Formatter
 
-from core.gsm7 import septets, to_gsm7, truncate_septets
+from core.gsm7 import (
+    EXTENSION,
+    SMS_MULTI,
+    SMS_SINGLE,
+    septets,
+    sms_segments,
+    to_gsm7,
+    truncate_septets,
+)
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator
 from core.money import Money, format_money
 
@@ -188,7 +196,7 @@ def render(template: str, language: str, **params: object) -> str:
         field: _format(spec.kinds.get(field, CODE), params[field], language)
         for field in spec.fields
     }
-    return to_gsm7(translator.gettext(language, spec.source, **values))
+    return _gsm7(translator.gettext(language, spec.source, **values))
 
 
 def _format(kind: str, value: object, language: str) -> str:
@@ -205,7 +213,7 @@ def _format(kind: str, value: object, language: str) -> str:
         if word is None:
             raise TemplateError(f"unknown frequency {value!r}")
         return translator.gettext(language, word)
-    text = to_gsm7(" ".join(str(value).split()))
+    text = _gsm7(" ".join(str(value).split()))
     return _short_name(text) if kind == NAME else text
 
 
@@ -216,3 +224,21 @@ def _short_name(name: str) -> str:
     cut = truncate_septets(name, NAME_MAX)
     boundary = max(cut.rfind(" "), cut.rfind("-"))
     return cut[:boundary] if boundary > 0 else cut
+
+
+def _plain(text: str) -> bool:
+    """Printable ASCII but the backtick: GSM-7 already, with nothing to transliterate."""
+    return text.isascii() and text.isprintable() and "`" not in text
+
+
+def _gsm7(text: str) -> str:
+    # The fast path matters when a reminder run renders a hundred thousand messages.
+    return text if _plain(text) else to_gsm7(text)
+
+
+def segments(body: str) -> int:
+    """`core.gsm7.sms_segments`, with a fast path for plain ASCII bodies."""
+    if not _plain(body):
+        return sms_segments(body)
+    length = len(body) + sum(body.count(ch) for ch in EXTENSION)
+    return 1 if length <= SMS_SINGLE else -(-length // SMS_MULTI)

@@ -6,11 +6,20 @@ from datetime import date
 from string import Formatter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.gsm7 import is_gsm7, septets, sms_segments
 from core.money import Money
 from messaging import templates as t
-from messaging.templates import TEMPLATES, TemplateError, render, source_strings, translator
+from messaging.templates import (
+    TEMPLATES,
+    TemplateError,
+    render,
+    segments,
+    source_strings,
+    translator,
+)
 
 LANGUAGES = ("en", "sw")
 WORST = {
@@ -112,3 +121,13 @@ def test_wrong_params_are_refused(params: dict[str, object], message: str) -> No
 def test_an_unknown_template_is_refused() -> None:
     with pytest.raises(TemplateError, match="no SMS template 'nope'"):
         render("nope", "en")
+
+
+@given(st.text(max_size=400))
+def test_the_fast_segment_count_agrees_with_the_gsm7_module(body: str) -> None:
+    assert segments(body) == sms_segments(body)
+
+
+@pytest.mark.parametrize("body", ["a" * 160, "a" * 161, "{" * 80, "{" * 81, "`", "é" * 161])
+def test_the_fast_segment_count_agrees_at_the_edges(body: str) -> None:
+    assert segments(body) == sms_segments(body)
