@@ -56,7 +56,8 @@ class Lending:
         data = {**SIMPLE_PRODUCT, "code": f"P{next(_serial)}", **overrides}
         return create_product(self.session, data)
 
-    def member(self, *, verified: bool = True, limit: int | None = None, **fields: Any) -> Member:
+    def member(self, *, verified: bool = True, limit: int | None = None,
+               partner: FieldPartner | None = None, **fields: Any) -> Member:
         n = next(_serial)
         values: dict[str, Any] = {
             "phone": f"+25471{n:07d}", "first_name": f"Amina{n}", "national_id": f"ID{n}",
@@ -64,7 +65,8 @@ class Lending:
         }
         member = members.register_member(self.session, **values)
         if verified:
-            members.verify_member(self.session, member.id, self.partner().id, "officer")
+            partner = partner or self.partner()
+            members.verify_member(self.session, member.id, partner.id, "officer")
         if limit is not None:
             set_credit_limit(self.session, member.id, limit, actor="test", reason="setup")
         return member
