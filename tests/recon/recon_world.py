@@ -1,0 +1,101 @@
+"""Helpers for reconciliation tests: our records, a statement file, a run, the breaks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from payments.models import PaymentIntent, ReconciliationBreak
+from payments.reconciliation import ReconConfig, ReconMatch, RunSummary, reconcile
+from payments.statements import ImportReport, import_statement
+
+FIXTURES = Path(os.environ.get("MKOPO_FIXTURES", Path(__file__).resolve().parents[3] / "shared"
+                               / "fixtures"))
+FIXTURES_STATEMENT = FIXTURES / "mpesa_statement_sample.csv"
+HEADER = ["Receipt No.", "Completion Time", "Initiation Time", "Details", "Transaction Status",
+          "Paid In", "Withdrawn", "Balance", "Balance Confirmed", "Reason Type",
+          "Other Party Info", "Linked Transaction ID", "A/C No."]
+T0 = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)  # 10:00 in Nairobi
+EAT = timedelta(hours=3)
+_ids = itertools.count(1)
+
+
+def csv_bytes(rows: list[list[str]], header: list[str] | None = None) -> bytes:
+    """A statement export as the portal writes it."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header or HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def row(receipt: str, amount: int, *, at: datetime = T0, reference: str = "",
+        phone: str = "25471****101", name: str = "Grace", balance: str = "100000.00") -> list[str]:
+    """One statement row: a positive amount is paid in, a negative one withdrawn (minor units)."""
+    local = (at + EAT).strftime("%Y-%m-%d %H:%M:%S")
+    shillings = f"{abs(amount) / 100:.2f}"
+    paid_in, withdrawn = (shillings, "") if amount > 0 else ("", shillings)
+    details = (f"Pay Bill from {phone} - {name} Acc. {reference}" if amount > 0
+               else f"Business Payment to {phone} - {name}")
+    return [receipt, local, local, details, "Completed", paid_in, withdrawn, balance, "true",
+            "Pay Bill Online" if amount > 0 else "Business Payment", f"{phone} - {name}", "",
+            reference]
+
+
+class World:
+    """Builds our side and the provider's side of a day, then reconciles them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def intent(self, amount: int, *, receipt: str | None = None, kind: str = "repayment",
+               reference: str = "L1042", phone: str = "+254712345101",
+               status: str = "succeeded", at: datetime = T0, checkout: str | None = None,
+               conversation: str | None = None, deadline: datetime | None = None,
+               loan_id: int | None = None) -> PaymentIntent:
+        n = next(_ids)
+        intent = PaymentIntent(
+            kind=kind, phone=phone, amount=amount, currency="KES", reference=reference,
+            idempotency_key=f"test-intent-{n}-{id(self)}", status=status, receipt=receipt,
+            checkout_request_id=checkout, originator_conversation_id=conversation,
+            deadline_at=deadline or at + timedelta(minutes=3), status_queries=0,
+            created_at=at, settled_at=at if status == "succeeded" else None, loan_id=loan_id,
+        )
+        self.session.add(intent)
+        self.session.flush()
+        return intent
+
+    def statement(self, *rows: list[str], name: str = "statement.csv") -> ImportReport:
+        data = csv_bytes(list(rows))
+        report = import_statement(self.session, io.BytesIO(data), file_name=name,
+                                  actor="test")
+        assert report.ok, report.errors
+        return report
+
+    def run(self, now: datetime | None = None, **knobs: Any) -> RunSummary:
+        return reconcile(self.session, config=ReconConfig(**knobs),
+                         now=now or T0 + timedelta(days=1))
+
+    def breaks(self, type_: str | None = None) -> list[ReconciliationBreak]:
+        query = select(ReconciliationBreak).order_by(ReconciliationBreak.id)
+        if type_:
+            query = query.where(ReconciliationBreak.type == type_)
+        return list(self.session.scalars(query))
+
+    def matches(self) -> list[tuple[str, str]]:
+        """(statement receipt, rule) for every pair, in order."""
+        from payments.statements import StatementLine
+
+        rows = self.session.execute(
+            select(StatementLine.receipt, ReconMatch.rule)
+            .join(ReconMatch, ReconMatch.statement_line_id == StatementLine.id)
+            .order_by(ReconMatch.id))
+        return [(r, rule) for r, rule in rows]
