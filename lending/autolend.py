@@ -386,3 +386,66 @@ def last_run_at(session: Session, lender_id: int) -> datetime | None:
     """When auto-lending last placed money for this lender."""
     return session.scalar(select(func.max(AutolendAllocation.created_at))
                           .where(AutolendAllocation.lender_id == lender_id))
+
+
+# --- validating settings -------------------------------------------------------------------
+
+MAX_LIST = 20
+
+
+def validate_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """Settings from an outside request, checked; LendingError names the first bad field."""
+    values = {
+        "enabled": _flag(data, "enabled", required=True),
+        "sectors": _names(data, "sectors"),
+        "regions": _names(data, "regions"),
+        "women_only": _flag(data, "women_only"),
+        "max_per_loan": _amount(data, "max_per_loan", DEFAULT_MAX_PER_LOAN, minimum=1),
+        "max_risk_rating": _rating(data.get("max_risk_rating")),
+        "reserve": _amount(data, "reserve", 0, minimum=0),
+    }
+    unknown = sorted(set(data) - set(values))
+    if unknown:
+        raise LendingError("invalid_field", f"unknown field {unknown[0]}", field=unknown[0])
+    return values
+
+
+def _flag(data: dict[str, Any], name: str, *, required: bool = False) -> bool:
+    value = data.get(name, None if required else False)
+    if not isinstance(value, bool):
+        raise LendingError(f"invalid_{name}", "must be true or false", field=name)
+    return value
+
+
+def _names(data: dict[str, Any], name: str) -> list[str]:
+    value = data.get(name, [])
+    if (not isinstance(value, list) or len(value) > MAX_LIST
+            or not all(isinstance(v, str) and 0 < len(v.strip()) <= 60 for v in value)):
+        raise LendingError(f"invalid_{name}", f"a list of up to {MAX_LIST} names", field=name)
+    return sorted({v.strip() for v in value})
+
+
+def _amount(data: dict[str, Any], name: str, default: int, *, minimum: int) -> int:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise LendingError(f"invalid_{name}", f"whole minor units, at least {minimum}",
+                           field=name)
+    return value
+
+
+def _rating(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise LendingError("invalid_max_risk_rating", "a rating from 1 to 5, or null",
+                           field="max_risk_rating")
+    return value
+
+
+def settings_json(lender_id: int, row: AutolendSettings | None) -> dict[str, Any]:
+    """A lender's settings as the API shows them (defaults when never set)."""
+    criteria = Criteria.of(row) if row is not None else Criteria()
+    return {"lender_id": lender_id, "enabled": bool(row and row.enabled),
+            "sectors": list(criteria.sectors), "regions": list(criteria.regions),
+            "women_only": criteria.women_only, "max_per_loan": criteria.max_per_loan,
+            "max_risk_rating": criteria.max_risk_rating, "reserve": criteria.reserve}

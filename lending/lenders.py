@@ -46,13 +46,26 @@ GENDERS = ("f", "m", "x")
 # --- sign-up -------------------------------------------------------------------------
 
 
-def create_lender(session: Session, **fields: Any) -> Member:
+def create_lender(
+    session: Session, *, phone: str, first_name: str, pin: str, consent: bool,
+    language: str = "en", national_id: str | None = None, last_name: str | None = None,
+    gender: str | None = None, region: str | None = None, sector: str | None = None,
+) -> Member:
     """Register a new member who lends (verified by the operator who creates them)."""
-    member = members.register_member(session, **fields)
+    member = members.register_member(
+        session, phone=phone, first_name=first_name, national_id=national_id, pin=pin,
+        language=language, consent=consent, last_name=last_name, gender=gender, region=region,
+        sector=sector,
+    )
     member.is_lender = True
     # The operator calling this has checked who the lender is: no field partner visit.
     member.status, member.verified_at, member.verified_by = MEMBER_ACTIVE, utcnow(), "operator"
     return member
+
+
+def make_lender(session: Session, member_id: int) -> Member:
+    """Let an existing member lend too (a borrower may also be a lender)."""
+    return members.become_lender(session, member_id)
 
 
 def get_lender(session: Session, lender_id: int) -> Member:

@@ -72,6 +72,7 @@ class World:
     def lender(self, wallet: int = 0, **fields: Any) -> Member:
         member = self.member(**{"first_name": "Lena", "gender": "m", **fields})
         members.become_lender(self.session, member.id)
+        self.session.flush()
         if wallet:
             self.deposit(member.id, wallet)
         return member
@@ -92,9 +93,24 @@ class World:
             amount=amount, term=4, purpose="stock for the shop",
             idempotency_key=f"apply-{uuid.uuid4().hex}",
         )
-        return approve_loan(self.session, loan.id, actor="officer")
+        approve_loan(self.session, loan.id, actor="officer")
+        self.session.flush()  # requests in the test share the connection, not this session
+        return loan
 
 
 @pytest.fixture
 def world(session: Session, clock: Any) -> World:
     return World(session)
+
+
+@pytest.fixture
+def token(session: Session) -> Any:
+    """Bearer headers for a new key: token("operator"), token("lender", owner_id=7)."""
+    from gateway.auth import create_api_key
+
+    def make(role: str, owner_id: int | None = None) -> dict[str, str]:
+        _, secret = create_api_key(session, role=role, owner_id=owner_id)
+        session.commit()
+        return {"Authorization": f"Bearer {secret}"}
+
+    return make
