@@ -119,7 +119,7 @@ def main() -> int:
     assert plan is not None and again is not None
     jobs = forget_jobs()
     print(f"installments due: {args.installments:,}")
-    print(f"first run:  {plan.queued:,} reminders queued, {len(plan.released):,} released in "
+    print(f"first run:  {plan.queued:,} reminders queued, {plan.released:,} released in "
           f"{jobs} dispatch jobs, {first:.1f} s (target <= 60 s)")
     print(f"second run: {again.queued:,} queued, {again.already_planned:,} already planned, "
           f"{second:.1f} s")

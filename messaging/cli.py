@@ -17,7 +17,7 @@ def send_reminders() -> None:
     click.echo(
         f"reminders for {plan.day.isoformat()} (sending {when}): {plan.queued} queued, "
         f"{plan.suppressed} suppressed (opted out), {plan.already_planned} already planned, "
-        f"{len(plan.released)} released for sending"
+        f"{plan.released} released for sending"
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
 from typing import Any
@@ -50,7 +50,8 @@ class ReminderPlan:
     queued: int = 0
     suppressed: int = 0
     already_planned: int = 0
-    released: list[int] = field(default_factory=list)
+    released: int = 0
+    """Reminders handed to the workers by this run (planned now or earlier, due now)."""
 
 
 def reminder_key(installment_id: int, offset: int) -> str:
@@ -252,8 +253,9 @@ def run_reminders() -> ReminderPlan | None:
     with rt.db.transaction() as session:
         due = port.due_installments(session, dates_to_scan(day))
         plan = plan_reminders(session, now, due, tz=tz)
-        plan.released = release_due_reminders(session, now)
-    enqueue_dispatch(plan.released)
+        released = release_due_reminders(session, now)
+    enqueue_dispatch(released)
+    plan.released = len(released)
     logger.info("reminders for %s: %d queued, %d suppressed, %d already planned, %d released",
-                day, plan.queued, plan.suppressed, plan.already_planned, len(plan.released))
+                day, plan.queued, plan.suppressed, plan.already_planned, plan.released)
     return plan
