@@ -114,3 +114,9 @@ def token(session: Session) -> Any:
         return {"Authorization": f"Bearer {secret}"}
 
     return make
+
+
+@pytest.fixture
+def world_on() -> type[World]:
+    """The builder class, for tests that bring their own (committed) session."""
+    return World
