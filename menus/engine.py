@@ -26,6 +26,7 @@ from menus.nodes import (
     Finish,
     Goto,
     Invalid,
+    Menu,
     Node,
     Pin,
     Screen,
@@ -157,7 +158,9 @@ class UssdEngine:
         snapshot = None if state.ended else resume_snapshot(state)
         if snapshot is not None:
             pipe.set(resume_key(request.phone), json.dumps(snapshot), ex=RESUME_TTL)
-        elif state.ended or flow_of(state.node) in ("home", "welcome"):
+        elif state.ended or flow_of(state.node) in ("home", "welcome") or _is_display_only(
+            state.node
+        ):
             pipe.delete(resume_key(request.phone))
         pipe.delete(lock_key(request.session_id))
         pipe.execute()
@@ -325,7 +328,7 @@ class UssdEngine:
 def resume_snapshot(state: SessionState) -> dict[str, Any] | None:
     """Where to pick a dropped task up again; secrets (PINs) are dropped and asked again."""
     node = state.after_pin if state.node == GATE else state.node
-    if not node or flow_of(node) in RESTING:
+    if not node or flow_of(node) in RESTING or _is_display_only(state.node):
         return None
     path = [*state.stack, node]
     for index, node_id in enumerate(path):
@@ -343,6 +346,12 @@ def resume_snapshot(state: SessionState) -> dict[str, Any] | None:
         "data": {k: v for k, v in state.data.items() if k not in secrets and k != "_resume"},
         "flow": state.flow,
     }
+
+
+def _is_display_only(node_id: str) -> bool:
+    """A screen that only shows something (a balance) leaves no task to resume."""
+    node = NODES.get(node_id)
+    return isinstance(node, Menu) and not node.choices
 
 
 def _parse_reply(raw: bytes | str) -> Reply:

@@ -172,3 +172,12 @@ def test_a_malformed_pin_does_not_cost_a_try(ussd, services, member) -> None:
     assert services.calls.count("verify_pin") == 0
     ussd.reply(PIN)
     ussd.expect("Outstanding")
+
+
+def test_a_screen_that_was_only_read_is_not_offered_for_resuming(ussd, member) -> None:
+    ussd.dial("1", PIN)
+    ussd.expect("Outstanding")
+    ussd.drop()
+    ussd.dial()
+    assert "1 Continue" not in ussd.screen
+    ussd.expect("1 My balance")

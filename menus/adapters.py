@@ -1,0 +1,290 @@
+"""The borrower menus' port, bound to the lending and payments domain.
+
+Each mutating method is its own unit of work: it commits before returning or
+raises having changed nothing, because the engine saves its Redis state right
+after the call (see `menus.ports`). Domain refusals become `ServiceRefused`
+with one of the port's reason codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import runtime
+from lending import members, queries
+from lending.applications import apply_for_loan
+from lending.disclosure import quote
+from lending.errors import LendingError
+from lending.loans import next_due, outstanding_balance
+from lending.localtime import today
+from lending.models import (
+    MEMBER_ACTIVE,
+    OPEN_STATUSES,
+    PENDING_REVIEW,
+    REPAYABLE_STATUSES,
+    Loan,
+    Member,
+    Product,
+)
+from lending.products import ProductError
+from menus.ports import (
+    ACTIVE,
+    PENDING,
+    BalanceView,
+    HelpView,
+    MemberView,
+    PinResult,
+    ProductView,
+    QuoteView,
+    RepayView,
+    ServiceRefused,
+    StatementLine,
+)
+from payments import intents
+
+T = TypeVar("T")
+
+REASONS = {
+    "already_registered": "already_registered",
+    "id_in_use": "id_in_use",
+    "not_verified": "not_verified",
+    "member_inactive": "account_inactive",
+    "member_suspended": "account_inactive",
+    "not_a_borrower": "account_inactive",
+    "active_loan_exists": "loan_active",
+    "over_credit_limit": "over_limit",
+    "invalid_term": "term_not_allowed",
+    "unknown_product": "product_unavailable",
+    "product_inactive": "product_unavailable",
+    "not_repayable": "no_active_loan",
+    "payment_pending": "payment_pending",
+}
+"""Domain codes (lending and payments) to the menus' reason codes; others: unavailable."""
+
+BALANCE_STATUS = {
+    PENDING_REVIEW: "pending", "approved": "approved", "fundraising": "approved",
+    "funded": "approved", "disbursing": "approved", "active": "active",
+    "defaulted": "in_arrears", "repaid": "repaid",
+}
+STATEMENT_KIND = {"disbursement": "disbursement", "repayment": "repayment",
+                  "refund": "refund", "penalty": "fee"}
+REMINDERS_ON, REMINDERS_OFF = "before_and_due", "off"
+
+
+class DomainBorrowerServices:
+    """`menus.ports.BorrowerServices` over the real domain, in one request's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- members -------------------------------------------------------------------
+
+    def find_member(self, phone: str) -> MemberView | None:
+        member = members.find_member_by_phone(self.session, phone)
+        return None if member is None else _member_view(member)
+
+    def register(self, phone: str, name: str, national_id: str, pin: str, language: str,
+                 consent: bool) -> MemberView:
+        first, _, last = name.strip().partition(" ")
+        with self._unit():
+            member = members.register_member(
+                self.session, phone=phone, first_name=first, last_name=last or None,
+                national_id=national_id, pin=pin, language=language, consent=consent)
+            _notify("registration_received", self.session, member)
+        return _member_view(member)
+
+    def verify_pin(self, member_id: int, pin: str) -> PinResult:
+        with self._unit():
+            check = members.check_pin(self.session, member_id, pin)
+        return PinResult(check.ok, check.tries_left, check.locked_until)
+
+    def change_pin(self, member_id: int, current_pin: str, new_pin: str) -> PinResult:
+        with self._unit():
+            check = members.change_pin(self.session, member_id, current_pin, new_pin)
+        return PinResult(check.ok, check.tries_left, check.locked_until)
+
+    def set_language(self, member_id: int, language: str) -> None:
+        with self._unit():
+            members.set_language(self.session, member_id, language)
+
+    def set_reminders(self, member_id: int, preference: str) -> None:
+        with self._unit():
+            members.set_reminders(self.session, member_id, preference != REMINDERS_OFF)
+
+    def open_ticket(self, member_id: int, kind: str, text: str) -> str:
+        with self._unit():
+            ticket = members.open_ticket(self.session, member_id, kind, text)
+        return f"T{ticket.id:05d}"
+
+    def help_info(self, member_id: int | None) -> HelpView:
+        settings = runtime.current().settings
+        account = ""
+        if member_id is not None:
+            loan = queries.current_loan(self.session, member_id)
+            member = self.session.get(Member, member_id)
+            account = loan.reference if loan is not None else (member.phone if member else "")
+        return HelpView(settings.paybill_number, account, settings.support_phone)
+
+    # --- loans -----------------------------------------------------------------------
+
+    def balance(self, member_id: int) -> BalanceView:
+        summary = self._call(lambda: queries.balance_summary(self.session, member_id))
+        status = BALANCE_STATUS.get(summary.status)
+        if status == "active" and summary.days_past_due > 0:
+            status = "in_arrears"
+        return BalanceView(
+            credit_limit=summary.credit_limit, currency=summary.currency,
+            loan_reference=summary.reference if status else None, loan_status=status,
+            outstanding=summary.outstanding, next_due_date=summary.next_due_date,
+            next_due_amount=summary.next_due_amount,
+        )
+
+    def products(self, member_id: int) -> list[ProductView]:
+        member = self._borrower(member_id)
+        headroom = member.credit_limit - self._open_exposure(member)
+        offers = []
+        for product in self.session.scalars(
+            select(Product).where(Product.active.is_(True)).order_by(Product.code)
+        ):
+            top = min(product.max_amount, headroom)
+            if top >= product.min_amount:
+                offers.append(ProductView(product.code, product.name, product.min_amount, top,
+                                          tuple(product.terms), product.frequency,
+                                          product.currency))
+        if not offers:
+            raise ServiceRefused("over_limit")
+        return offers
+
+    def quote(self, member_id: int, product_code: str, amount: int, term: int) -> QuoteView:
+        member = self._borrower(member_id)
+        product = self._product(product_code)
+        if amount > member.credit_limit - self._open_exposure(member):
+            raise ServiceRefused("over_limit")
+        try:
+            offer = quote(product.to_terms(), amount, term, today())
+        except ProductError as exc:
+            raise ServiceRefused(_product_reason(exc, amount, product)) from None
+        return QuoteView(
+            amount=amount, term=term, frequency=product.frequency,
+            installment=offer.installments[0].total, total_repayable=offer.total_repayable,
+            cost_of_credit=offer.total_cost_of_credit, apr=str(offer.apr),
+            upfront_fee=offer.upfront_fee, currency=product.currency,
+        )
+
+    def apply(self, member_id: int, product_code: str, amount: int, term: int, purpose: str,
+              idempotency_key: str) -> str:
+        with self._unit():
+            loan = apply_for_loan(
+                self.session, member_id=member_id, product_code=product_code, amount=amount,
+                term=term, purpose=purpose, idempotency_key=idempotency_key)
+            _notify("application_received", self.session, loan)
+        return loan.reference
+
+    def repayment_options(self, member_id: int) -> RepayView:
+        """Amounts in whole shillings (all M-Pesa moves), rounded up; cents over are credit."""
+        loan = self._repayable_loan(member_id)
+        full = outstanding_balance(loan)
+        due = next_due(loan, today())
+        next_amount = min(due[1], full) if due else full
+        return RepayView(loan.reference, whole_shillings(next_amount), whole_shillings(full),
+                         loan.currency)
+
+    def request_repayment(self, member_id: int, amount: int, idempotency_key: str) -> None:
+        loan = self._repayable_loan(member_id)
+        amount = whole_shillings(amount)
+        if amount > whole_shillings(outstanding_balance(loan)):
+            raise ServiceRefused("amount_too_high")
+        with self._unit():
+            intents.request_repayment(
+                self.session, member_id=member_id, loan_id=loan.id, phone=loan.borrower.phone,
+                amount=amount, idempotency_key=idempotency_key)
+
+    def statement(self, member_id: int, limit: int = 5) -> list[StatementLine]:
+        return [
+            StatementLine(line.on, STATEMENT_KIND.get(line.kind, "adjustment"), line.amount,
+                          line.reference)
+            for line in queries.statement_lines(self.session, member_id, limit)
+        ]
+
+    # --- helpers ---------------------------------------------------------------------
+
+    @contextmanager
+    def _unit(self) -> Iterator[None]:
+        """Commit what the block did, or roll it back and explain the refusal."""
+        try:
+            yield
+            self.session.commit()
+        except (LendingError, intents.PaymentError) as exc:
+            self.session.rollback()
+            raise ServiceRefused(REASONS.get(exc.code, "service_unavailable")) from None
+
+    def _call(self, read: Callable[[], T]) -> T:
+        try:
+            return read()
+        except LendingError as exc:
+            raise ServiceRefused(REASONS.get(exc.code, "service_unavailable")) from None
+
+    def _borrower(self, member_id: int) -> Member:
+        member = self.session.get(Member, member_id)
+        if member is None or not member.is_borrower:
+            raise ServiceRefused("account_inactive")
+        if member.status != MEMBER_ACTIVE:
+            raise ServiceRefused(
+                "not_verified" if member.status == "pending_verification" else "account_inactive")
+        open_loan = queries.current_loan(self.session, member_id)
+        if open_loan is not None and open_loan.status in OPEN_STATUSES:
+            raise ServiceRefused(
+                "application_pending" if open_loan.status == PENDING_REVIEW else "loan_active")
+        return member
+
+    def _open_exposure(self, member: Member) -> int:
+        loans = self.session.scalars(
+            select(Loan).where(Loan.borrower_id == member.id, Loan.status.in_(OPEN_STATUSES)))
+        return sum(loan.amount for loan in loans)
+
+    def _product(self, code: str) -> Product:
+        product = self.session.scalar(select(Product).where(Product.code == code))
+        if product is None or not product.active:
+            raise ServiceRefused("product_unavailable")
+        return product
+
+    def _repayable_loan(self, member_id: int) -> Loan:
+        loan = queries.current_loan(self.session, member_id)
+        if loan is None or loan.status not in REPAYABLE_STATUSES:
+            raise ServiceRefused("no_active_loan")
+        return loan
+
+
+def whole_shillings(minor: int) -> int:
+    """Round up to a whole shilling: M-Pesa cannot move cents."""
+    return -(-minor // 100) * 100
+
+
+def _member_view(member: Member) -> MemberView:
+    status = {MEMBER_ACTIVE: ACTIVE, "pending_verification": PENDING}.get(member.status,
+                                                                          member.status)
+    return MemberView(
+        id=member.id, first_name=member.first_name, language=member.language, status=status,
+        locked_until=member.pin_locked_until,
+        reminders=REMINDERS_ON if member.reminders_enabled else REMINDERS_OFF,
+    )
+
+
+def _product_reason(exc: ProductError, amount: int, product: Product) -> str:
+    if exc.field == "term":
+        return "term_not_allowed"
+    if exc.field == "amount":
+        return "below_minimum" if amount < product.min_amount else "over_limit"
+    return "service_unavailable"
+
+
+def _notify(event: str, session: Session, subject: object) -> None:
+    """Send the event's SMS when the notifications module is wired in."""
+    from lending import notifications
+
+    getattr(notifications, event)(session, subject)
