@@ -99,3 +99,68 @@ class World:
             .join(ReconMatch, ReconMatch.statement_line_id == StatementLine.id)
             .order_by(ReconMatch.id))
         return [(r, rule) for r, rule in rows]
+
+
+class Loans:
+    """Loans in the states reconciliation needs, made through lending's own services."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def partner(self) -> Any:
+        from lending.models import FieldPartner
+
+        partner = FieldPartner(name=f"Partner {next(_ids)}", region="Kisumu", risk_rating=2)
+        self.session.add(partner)
+        self.session.flush()
+        return partner
+
+    def product(self) -> Any:
+        from lending.catalog import create_product
+
+        return create_product(self.session, {
+            "code": f"RW{next(_ids)}", "name": "Weekly", "min_amount": 50_000,
+            "max_amount": 5_000_000, "terms": [4], "frequency": "weekly",
+            "interest_method": "flat", "interest_rate": "52"})
+
+    def borrower(self, partner: Any = None) -> Any:
+        from lending import members
+        from lending.protection import set_credit_limit
+
+        n = next(_ids)
+        member = members.register_member(
+            self.session, phone=f"+25472{n:07d}", first_name=f"Wanjiru{n}",
+            national_id=f"RW{n}", pin="4821", language="en", consent=True)
+        partner = partner or self.partner()
+        members.verify_member(self.session, member.id, partner.id, "officer")
+        set_credit_limit(self.session, member.id, 5_000_000, actor="test", reason="setup")
+        return member
+
+    def application(self, amount: int = 100_000, partner: Any = None) -> Any:
+        from lending.applications import apply_for_loan
+
+        borrower = self.borrower(partner)
+        return apply_for_loan(
+            self.session, member_id=borrower.id, product_code=self.product().code,
+            amount=amount, term=4, purpose="stock for the shop",
+            idempotency_key=f"rw-app-{next(_ids)}")
+
+    def active(self, amount: int = 100_000) -> Any:
+        from lending import members
+        from lending.applications import approve_loan
+        from lending.disbursement import complete_disbursement, start_disbursement
+        from lending.funding import fund_loan
+        from payments import ledger
+        from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
+
+        loan = self.application(amount)
+        approve_loan(self.session, loan.id, actor="officer")
+        lender = self.borrower()
+        members.become_lender(self.session, lender.id)
+        ledger.post(self.session, f"rw-deposit:{lender.id}", "deposit",
+                    [debit(MOBILE_MONEY_FLOAT, amount), credit(lender_wallet(lender.id), amount)])
+        fund_loan(self.session, loan_id=loan.id, lender_id=lender.id,
+                  shares=amount // loan.product.share_unit, idempotency_key=f"rw-f{loan.id}")
+        start_disbursement(self.session, loan.id, actor="payments")
+        return complete_disbursement(self.session, loan.id, receipt=f"RWD{loan.id:07d}",
+                                     occurred_at=T0)
