@@ -17,7 +17,7 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Table, select, text
+from sqlalchemy import JSON, Table, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -208,6 +208,20 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def cancel_reminders(session: Session, installment_id: int) -> int:
+    """Withdraw an installment's reminders not yet sent (call it when it is paid).
+
+    Reminders planned overnight wait for 08:00; one paid at 07:00 must not be chased.
+    """
+    result = session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.idempotency_key.startswith(f"{KEY_PREFIX}{installment_id}:"),
+               SmsMessage.status == QUEUED)
+        .values(status=SUPPRESSED, failure_reason="installment paid")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def release_due_reminders(session: Session, now: datetime) -> list[int]:

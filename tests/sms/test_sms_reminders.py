@@ -14,6 +14,7 @@ from messaging.models import SmsMessage
 from messaging.optouts import STOP_KEYWORD, opt_out
 from messaging.ports import DueInstallment, set_member_lookup
 from messaging.reminders import (
+    cancel_reminders,
     dates_to_scan,
     plan_reminders,
     reminder_day,
@@ -122,6 +123,21 @@ def test_night_reminders_are_kept_not_dropped(session, worker, lending, sender, 
     run_reminders()
     worker.run()
     assert len(sender.sent) == 1
+
+
+def test_a_reminder_paid_before_morning_is_not_sent(session, worker, lending, sender,
+                                                    clock) -> None:
+    clock.set(datetime(2026, 3, 2, 0, 0, tzinfo=UTC))  # 03:00 in Nairobi
+    lending.installments = [installment(1, TODAY), installment(12, TODAY)]
+    run_reminders()
+    assert cancel_reminders(session, 1) == 1
+    session.commit()
+    clock.set(datetime(2026, 3, 2, 5, 0, tzinfo=UTC))
+    run_reminders()
+    worker.run()
+    assert sms_rows(session) == [("reminder:12:d+0", "reminder_due_today", "sent"),
+                                 ("reminder:1:d+0", "reminder_due_today", "suppressed")]
+    assert [phone for phone, _ in sender.sent] == ["+254711000101"]
 
 
 def test_a_products_own_offsets_are_followed(session, lending, clock) -> None:
