@@ -113,3 +113,9 @@ def split_evenly(total: int, parts: int) -> list[int]:
         raise MoneyError("split into at least one part")
     share = total // parts
     return [share] * (parts - 1) + [total - share * (parts - 1)]
+
+
+def round_up_to_whole(minor: int, currency: str = "KES") -> int:
+    """Round up to a whole unit of the currency (mobile money cannot move cents)."""
+    per = unit(currency)
+    return -(-minor // per) * per

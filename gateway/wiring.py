@@ -7,6 +7,7 @@ import importlib
 HANDLER_MODULES = (
     "payments.outbound",
     "messaging.outbound",
+    "lending.sms_port",
 )
 
 

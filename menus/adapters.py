@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import runtime
+from core.money import round_up_to_whole as whole_shillings
 from lending import members, queries
 from lending.applications import apply_for_loan
 from lending.disclosure import quote
@@ -258,11 +259,6 @@ class DomainBorrowerServices:
         if loan is None or loan.status not in REPAYABLE_STATUSES:
             raise ServiceRefused("no_active_loan")
         return loan
-
-
-def whole_shillings(minor: int) -> int:
-    """Round up to a whole shilling: M-Pesa cannot move cents."""
-    return -(-minor // 100) * 100
 
 
 def _member_view(member: Member) -> MemberView:

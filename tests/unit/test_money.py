@@ -77,3 +77,11 @@ def test_allocate_parts_always_sum_to_the_whole(total: int, weights: list[int]) 
 def test_split_evenly_sums_exactly(total: int, parts: int) -> None:
     shares = split_evenly(total, parts)
     assert sum(shares) == total and len(shares) == parts
+
+
+@pytest.mark.parametrize(("minor", "whole"), [(38_192, 38_200), (38_200, 38_200), (1, 100),
+                                              (0, 0)])
+def test_round_up_to_whole_shillings(minor: int, whole: int) -> None:
+    from core.money import round_up_to_whole
+
+    assert round_up_to_whole(minor) == whole
