@@ -273,7 +273,8 @@ def _carry_out(session: Session, item: ReconciliationBreak, action: str, loan_id
                actor: Actor, reason: str, audit: Auditor,
                approved_by: Actor | None = None) -> Outcome:
     before = break_state(item)
-    detail = HANDLERS[action](session, item, loan_id, actor, reason)
+    with session.begin_nested():  # a refused action leaves nothing half done
+        detail = HANDLERS[action](session, item, loan_id, actor, reason)
     note = f"{action}: {detail}; {reason}"
     if approved_by is not None:
         note += f" (approved by {approved_by})"
