@@ -184,7 +184,7 @@ class SimMpesaTransaction(Base):
     phone: Mapped[str] = mapped_column(String(16))
     amount: Mapped[MinorUnits]
     account_reference: Mapped[str | None] = mapped_column(String(40))
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(24))
     result_code: Mapped[str | None] = mapped_column(String(20))
     receipt: Mapped[str | None] = mapped_column(String(40), unique=True)
     original_receipt: Mapped[str | None] = mapped_column(String(40))

@@ -132,7 +132,7 @@ class Loans:
     def funded(self, amount: int = 100_000, *, commit: bool = True) -> Loan:
         """A fully funded loan; its "loan.disburse" outbox item is queued on commit."""
         product = create_product(self.session, {**PRODUCT, "code": f"P{next(_serial)}"})
-        borrower = self.member()
+        borrower = self.member(limit=max(amount, 2_000_000))
         loan = apply_for_loan(self.session, member_id=borrower.id, product_code=product.code,
                               amount=amount, term=4, purpose="stock for the kiosk",
                               idempotency_key=f"app-{next(_serial)}")

@@ -123,7 +123,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(16), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("account_reference", sa.String(40), nullable=True),
-        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("outcome", sa.String(24), nullable=False),
         sa.Column("result_code", sa.String(20), nullable=True),
         sa.Column("receipt", sa.String(40), nullable=True),
         sa.Column("original_receipt", sa.String(40), nullable=True),
