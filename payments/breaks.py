@@ -39,7 +39,8 @@ def record_break(
     item = ReconciliationBreak(
         type=type_, status=OPEN, dedupe_key=key, amount=amount, currency=currency,
         # Provider data is untrusted: a long value must not make the break unrecordable.
-        receipt=receipt[:40] if receipt else None, phone=phone[:16] if phone else None, intent_id=intent_id, inbox_id=inbox_id, loan_id=loan_id,
+        receipt=receipt[:40] if receipt else None, phone=phone[:16] if phone else None,
+        intent_id=intent_id, inbox_id=inbox_id, loan_id=loan_id,
         journal_entry_id=journal_entry_id, details=details or {}, created_at=utcnow(),
     )
     try:
