@@ -446,3 +446,24 @@ def test_a_large_withdrawal_waits_and_can_be_rejected_back_to_the_wallet(
     session.commit()
     assert books.balance(lender_wallet(lender.id)) == amount
     books.assert_sound()
+
+
+# --- operator commands -------------------------------------------------------------------------
+
+
+def test_settle_pending_queries_every_waiting_payment_now(session, loans, worker, books,
+                                                          runner) -> None:
+    loan = loans.active()
+    simulator.set_behaviour(loan.borrower.phone, no_callback=True)
+    intent = repay(session, loan)
+    worker.run()
+    result = runner.invoke(args=["settle-pending"])
+    assert result.exit_code == 0 and "status queries ordered: 1" in result.output
+    worker.run()
+    assert books.intent(intent.id).status == "succeeded"
+    books.assert_sound()
+
+
+def test_register_c2b_urls_answers(runner, sim) -> None:
+    result = runner.invoke(args=["register-c2b-urls"])
+    assert result.exit_code == 0 and "registered" in result.output
