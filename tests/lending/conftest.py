@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.money import allocate
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
@@ -118,14 +119,18 @@ class Lending:
 
 
 def _split_shares(total: int, weights: Sequence[int]) -> list[int]:
-    from core.money import allocate
-
-    parts = allocate(total, list(weights))
-    if any(part == 0 for part in parts):
-        raise ValueError("every lender needs at least one share")
-    return parts
+    """Shares per lender: one each, the rest in proportion to `weights`."""
+    if len(weights) > total:
+        raise ValueError("more lenders than shares")
+    return [1 + part for part in allocate(total - len(weights), list(weights))]
 
 
 @pytest.fixture
 def lending(session: Session, clock: Any) -> Lending:
     return Lending(session)
+
+
+@pytest.fixture
+def builder(clock: Any) -> type[Lending]:
+    """The builder class, for tests that bring their own (committed) sessions."""
+    return Lending

@@ -1,0 +1,107 @@
+"""Races on PostgreSQL: row locks keep repayments exact and loans never overfunded."""
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+
+from core.outbox import OutboxItem
+from lending.applications import apply_for_loan
+from lending.errors import LendingError
+from lending.funding import fund_loan
+from lending.loans import principal_outstanding
+from lending.models import Loan, Repayment
+from lending.repayments import record_repayment
+from payments import ledger
+from payments.ledger import borrower_credit, loan_participation, loan_principal
+
+pytestmark = pytest.mark.postgres
+
+
+def race(db, calls: list[Callable]) -> list[str]:
+    """Run each call in its own transaction, all released at once; 'ok' or the error code."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[str] = []
+
+    def attempt(call: Callable) -> None:
+        barrier.wait()
+        try:
+            with db.transaction() as s:
+                call(s)
+            outcomes.append("ok")
+        except LendingError as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=attempt, args=(call,)) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)
+
+
+def repay(loan_id: int, amount: int, key: str) -> Callable:
+    return lambda s: record_repayment(s, loan_id=loan_id, amount=amount, key=key, source="c2b")
+
+
+def test_two_repayments_at_once_are_both_applied_exactly(committed_db, builder) -> None:
+    with committed_db.transaction() as s:
+        loan_id = builder(s).active(weights=(1, 2, 2)).id
+    assert race(committed_db, [repay(loan_id, 30_000, "a"), repay(loan_id, 45_000, "b")]) == [
+        "ok", "ok"]
+    with committed_db.transaction() as s:
+        loan = s.get(Loan, loan_id)
+        paid = sum(r.principal_paid + r.interest_paid for r in loan.installments)
+        held = ledger.balance(s, borrower_credit(loan.borrower_id))
+        assert (paid, held) == (52_000, 23_000)  # two installments; the rest held as credit
+        principal = 100_000 - principal_outstanding(loan)
+        assert principal == sum(f.principal_repaid for f in loan.fundings)
+        assert ledger.balance(s, loan_principal(loan_id)) == principal_outstanding(loan)
+        assert ledger.balance(s, loan_participation(loan_id)) == principal_outstanding(loan)
+        assert ledger.verify(s).ok
+
+
+def test_the_same_repayment_twice_at_once_is_applied_once(committed_db, builder) -> None:
+    with committed_db.transaction() as s:
+        loan_id = builder(s).active().id
+    assert race(committed_db, [repay(loan_id, 26_000, "dup")] * 3) == ["ok", "ok", "ok"]
+    with committed_db.transaction() as s:
+        assert s.scalar(select(func.count(Repayment.id))) == 1
+        assert ledger.balance(s, loan_principal(loan_id)) == 75_000
+        assert ledger.verify(s).ok
+
+
+def test_two_lenders_racing_for_the_last_share_never_overfund(committed_db, builder) -> None:
+    with committed_db.transaction() as s:
+        builder = builder(s)
+        loan = builder.fundraising(amount=100_000)
+        first = builder.lender(wallet=90_000)
+        fund_loan(s, loan_id=loan.id, lender_id=first.id, shares=9, idempotency_key="f0")
+        rivals = [builder.lender(wallet=10_000).id for _ in range(2)]
+    calls = [
+        (lambda s, lender=lender: fund_loan(s, loan_id=loan.id, lender_id=lender, shares=1,
+                                            idempotency_key=f"last-{lender}"))
+        for lender in rivals
+    ]
+    assert race(committed_db, calls) == ["not_fundraising", "ok"]
+    with committed_db.transaction() as s:
+        funded = s.get(Loan, loan.id)
+        assert (funded.status, funded.funded_amount) == ("funded", 100_000)
+        assert ledger.balance(s, loan_participation(loan.id)) == 100_000
+        assert s.scalar(select(func.count(OutboxItem.id))
+                        .where(OutboxItem.kind == "loan.disburse")) == 1
+        assert ledger.verify(s).ok
+
+
+def test_two_applications_at_once_leave_one_open_loan(committed_db, builder) -> None:
+    with committed_db.transaction() as s:
+        builder = builder(s)
+        member_id, code = builder.member().id, builder.product().code
+    calls = [
+        (lambda s, key=key: apply_for_loan(
+            s, member_id=member_id, product_code=code, amount=100_000, term=4,
+            purpose="stock", idempotency_key=key))
+        for key in ("app-a", "app-b")
+    ]
+    assert race(committed_db, calls) == ["active_loan_exists", "ok"]
