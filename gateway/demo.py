@@ -1,0 +1,281 @@
+"""`flask --app gateway seed-demo`: a field partner, lenders with money, borrowers in every state.
+
+Everything goes through the real services (registration, applications, funding,
+payment intents and their settlement), with the clock set back so that the
+history has dates: a loan repaid last month, one in arrears, one on time. Run it
+twice and nothing changes: the field partner is the marker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import click
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core import clock as clock_module
+from core.clock import FrozenClock, utcnow
+from gateway.auth import create_api_key, create_operator
+from lending import members
+from lending.applications import apply_for_loan, approve_loan, reject_loan
+from lending.catalog import create_product
+from lending.funding import fund_loan, shares_left
+from lending.loans import next_due
+from lending.localtime import today
+from lending.models import FieldPartner, Loan, Member
+from lending.protection import set_credit_limit
+from payments import intents, settlement
+from payments.models import PaymentIntent
+
+PARTNER = "Tujenge Microfinance"
+DEMO_PIN = "1357"
+OPERATOR_EMAIL = "admin@mkopo.test"
+OPERATOR_PASSWORD = "mkopo-demo-admin"
+
+PRODUCTS = (
+    {"code": "BIASHARA", "name": "Biashara", "currency": "KES", "min_amount": 100_000,
+     "max_amount": 5_000_000, "terms": [4, 8, 12], "frequency": "weekly",
+     "interest_method": "flat", "interest_rate": "24", "upfront_fee_percent": "1",
+     "penalty_kind": "one_time", "penalty_percent": "5"},
+    {"code": "KILIMO", "name": "Kilimo", "currency": "KES", "min_amount": 500_000,
+     "max_amount": 10_000_000, "terms": [3, 6], "frequency": "monthly",
+     "interest_method": "declining", "interest_rate": "18", "upfront_fee_percent": "2"},
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    phone: str
+    first_name: str
+    last_name: str
+    national_id: str
+    gender: str
+    place: str
+    sector: str
+    language: str = "en"
+
+
+LENDERS = (
+    (Person("+254700100201", "Wanjiru", "Kamau", "20000001", "f", "Nairobi", "services"),
+     15_000_000),
+    (Person("+254700100202", "David", "Otieno", "20000002", "m", "Kisumu", "trade"),
+     10_000_000),
+    (Person("+254700100203", "Zawadi", "Mwangi", "20000003", "f", "Mombasa", "services", "sw"),
+     5_000_000),
+)
+
+BORROWERS = {
+    "active": Person("+254711200301", "Achieng", "Odhiambo", "30000001", "f", "Nakuru",
+                     "retail"),
+    "arrears": Person("+254711200302", "Baraka", "Kiprop", "30000002", "m", "Eldoret",
+                      "farming", "sw"),
+    "repaid": Person("+254711200303", "Chebet", "Rotich", "30000003", "f", "Kericho",
+                     "tailoring"),
+    "fundraising": Person("+254711200304", "Daudi", "Mutua", "30000004", "m", "Machakos",
+                          "transport", "sw"),
+    "review": Person("+254711200305", "Esther", "Wairimu", "30000005", "f", "Nyeri", "food"),
+    "rejected": Person("+254711200306", "Grace", "Akinyi", "30000006", "f", "Kisumu", "retail"),
+    "payout": Person("+254711200307", "Imani", "Chege", "30000007", "m", "Nakuru", "farming"),
+    "unverified": Person("+254711200308", "Faraji", "Hassan", "30000008", "m", "Mombasa",
+                         "fishing", "sw"),
+}
+
+
+class Demo:
+    """Builds the demo world in one session; the caller commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.receipts = 0
+
+    def build(self) -> None:
+        self.partner = FieldPartner(name=PARTNER, region="Rift Valley", risk_rating=2)
+        self.session.add(self.partner)
+        self.session.flush()
+        for product in PRODUCTS:
+            create_product(self.session, product)
+        self.lenders = [self.lender(person, amount) for person, amount in LENDERS]
+        self.borrowers = {state: self.member(person) for state, person in BORROWERS.items()}
+        self.loan_repaid_last_month()
+        self.loan_in_arrears()
+        self.loan_on_time()
+        self.loan_fundraising()
+        self.loan_waiting_for_payout_approval()
+        self.loan_in_review_and_rejected()
+
+    # --- people --------------------------------------------------------------------
+
+    def member(self, person: Person, *, verified: bool = True) -> Member:
+        member = members.register_member(
+            self.session, phone=person.phone, first_name=person.first_name,
+            last_name=person.last_name, national_id=person.national_id, pin=DEMO_PIN,
+            language=person.language, consent=True, gender=person.gender,
+            region=person.place, sector=person.sector)
+        member.place = person.place
+        if verified and person is not BORROWERS["unverified"]:
+            members.verify_member(self.session, member.id, self.partner.id, "demo-field-officer")
+        return member
+
+    def lender(self, person: Person, deposit: int) -> Member:
+        lender = self.member(person)
+        members.become_lender(self.session, lender.id)
+        intent = intents.request_deposit(self.session, member_id=lender.id, phone=lender.phone,
+                                         amount=deposit, idempotency_key=f"demo-dep-{lender.id}")
+        self.paid(intent)
+        return lender
+
+    # --- money events, as M-Pesa would have reported them ------------------------------
+
+    def receipt(self) -> str:
+        self.receipts += 1
+        return f"SDM{self.receipts:07d}"
+
+    def paid(self, intent: PaymentIntent) -> None:
+        settlement.settle_collection_success(self.session, intent, amount=intent.amount,
+                                             receipt=self.receipt(), occurred_at=utcnow())
+
+    def disbursed(self, loan: Loan) -> None:
+        intent = intents.start_loan_payout(self.session, loan.id)
+        assert intent is not None
+        settlement.settle_payout_success(self.session, intent, amount=intent.amount,
+                                         receipt=self.receipt(), occurred_at=utcnow())
+
+    def repay(self, loan: Loan, amount: int, key: str) -> None:
+        intent = intents.request_repayment(
+            self.session, member_id=loan.borrower_id, loan_id=loan.id,
+            phone=loan.borrower.phone, amount=amount, idempotency_key=key)
+        self.paid(intent)
+
+    def repay_next(self, loan: Loan, key: str) -> None:
+        due = next_due(loan, today())
+        assert due is not None
+        self.repay(loan, -(-due[1] // 100) * 100, key)
+
+    # --- loans -----------------------------------------------------------------------
+
+    def loan(self, state: str, product: str, amount: int, term: int, purpose: str) -> Loan:
+        borrower = self.borrowers[state]
+        return apply_for_loan(self.session, member_id=borrower.id, product_code=product,
+                              amount=amount, term=term, purpose=purpose,
+                              idempotency_key=f"demo-{state}")
+
+    def fund_fully(self, loan: Loan) -> None:
+        """Share the loan between the lenders, a third each, in turn."""
+        turn = 0
+        slice_ = -(-shares_left(loan) // len(self.lenders))
+        while loan.status == "fundraising":
+            lender = self.lenders[turn % len(self.lenders)]
+            shares = min(slice_, shares_left(loan))
+            fund_loan(self.session, loan_id=loan.id, lender_id=lender.id, shares=shares,
+                      idempotency_key=f"demo-fund-{loan.id}-{turn}")
+            self.session.flush()
+            turn += 1
+
+    def active_loan(self, state: str, amount: int, term: int, purpose: str) -> Loan:
+        loan = self.loan(state, "BIASHARA", amount, term, purpose)
+        approve_loan(self.session, loan.id, actor="demo-field-officer")
+        self.fund_fully(loan)
+        self.disbursed(loan)
+        self.session.flush()
+        return loan
+
+    def loan_repaid_last_month(self) -> None:
+        with backdated(days=60):
+            loan = self.active_loan("repaid", 200_000, 4, "Sewing machine and fabric")
+            for week in range(4):
+                advance(days=7)
+                self.repay_next(loan, f"demo-repaid-{week}")
+
+    def loan_in_arrears(self) -> None:
+        with backdated(days=36):
+            loan = self.active_loan("arrears", 150_000, 8, "Seeds and fertiliser")
+            advance(days=7)
+            self.repay_next(loan, "demo-arrears-0")
+
+    def loan_on_time(self) -> None:
+        with backdated(days=15):
+            loan = self.active_loan("active", 180_000, 8, "Stock for the shop")
+            advance(days=7)
+            self.repay_next(loan, "demo-active-0")
+            advance(days=7)
+            self.repay_next(loan, "demo-active-1")
+
+    def loan_fundraising(self) -> None:
+        loan = self.loan("fundraising", "BIASHARA", 150_000, 12, "A second-hand motorbike")
+        approve_loan(self.session, loan.id, actor="demo-field-officer")
+        fund_loan(self.session, loan_id=loan.id, lender_id=self.lenders[0].id, shares=6,
+                  idempotency_key="demo-fund-partial")
+
+    def loan_waiting_for_payout_approval(self) -> None:
+        borrower = self.borrowers["payout"]
+        set_credit_limit(self.session, borrower.id, 10_000_000, actor="demo-field-officer",
+                         reason="long-standing client with a farm plan")
+        loan = self.loan("payout", "KILIMO", 6_000_000, 6, "Greenhouse and drip irrigation")
+        approve_loan(self.session, loan.id, actor="demo-field-officer")
+        self.fund_fully(loan)
+        intents.start_loan_payout(self.session, loan.id)  # above the threshold: waits
+
+    def loan_in_review_and_rejected(self) -> None:
+        self.loan("review", "BIASHARA", 120_000, 4, "Vegetable stall")
+        rejected = self.loan("rejected", "BIASHARA", 200_000, 12, "Phone accessories")
+        reject_loan(self.session, rejected.id, actor="demo-field-officer",
+                    reason="income could not be confirmed")
+
+
+@contextmanager
+def backdated(*, days: int) -> Iterator[None]:
+    """Run a block as if it were `days` ago (mid-morning in Nairobi), then come back."""
+    real = clock_module.get_clock()
+    start = real.now() - timedelta(days=days)
+    frozen = FrozenClock(start.replace(hour=7, minute=30, second=0, microsecond=0))
+    clock_module.set_clock(frozen)
+    try:
+        yield
+    finally:
+        clock_module.set_clock(real)
+
+
+def advance(**delta: float) -> None:
+    clock = clock_module.get_clock()
+    if isinstance(clock, FrozenClock):
+        clock.advance(**delta)
+
+
+def already_seeded(session: Session) -> bool:
+    return session.scalar(select(FieldPartner.id).where(FieldPartner.name == PARTNER)) is not None
+
+
+def seed(session: Session) -> bool:
+    """Build the demo world unless it is there; True when something was created."""
+    if already_seeded(session):
+        return False
+    Demo(session).build()
+    create_operator(session, email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD, role="admin",
+                    name="Demo administrator")
+    return True
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the demo data (idempotent): partner, lenders, borrowers, loans in every state."""
+    runtime = current_app.extensions["mkopo"]
+    with runtime.db.transaction() as session:
+        created = seed(session)
+        token = None
+        if created:
+            _, token = create_api_key(session, role="operator", name="demo")
+    if not created:
+        click.echo("demo data already present")
+        return
+    click.echo("demo data created")
+    click.echo(f"  borrowers' and lenders' PIN: {DEMO_PIN}")
+    click.echo(f"  console: {OPERATOR_EMAIL} / {OPERATOR_PASSWORD}")
+    click.echo(f"  operator API key: {token}")
+
+
+commands = [seed_demo_command]
