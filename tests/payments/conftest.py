@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -156,3 +163,140 @@ class Loans:
 @pytest.fixture
 def loans(session: Session, worker: Any, sim: SimulatorProvider, clock: Any) -> Loans:
     return Loans(session, worker)
+
+
+# --- real commits and real processes (fault tests) ------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def committed_app(runtime: Any, committed_db: Any) -> Any:
+    """The app on the real engine: its requests commit for real."""
+    from gateway import create_app
+
+    return create_app({"RUNTIME": runtime, "MKOPO_ENV": "test",
+                       "instance_path": runtime.settings.instance_path,
+                       "callback_token": runtime.settings.callback_token,
+                       "secret_key": runtime.settings.secret_key,
+                       "pin_pepper": runtime.settings.pin_pepper})
+
+
+@pytest.fixture
+def committed_session(committed_db: Any) -> Iterator[Session]:
+    with committed_db.session() as s:
+        yield s
+
+
+@pytest.fixture
+def committed_books(committed_session: Session) -> Books:
+    return Books(committed_session)
+
+
+@pytest.fixture
+def committed_loans(committed_session: Session, committed_app: Any, worker: Any,
+                    runtime: Any, redis: Any) -> Iterator[Loans]:
+    """The `Loans` builder committing for real, the simulator posting into the app in-process."""
+    provider = SimulatorProvider(runtime.settings)
+    transport = httpx.WSGITransport(app=committed_app)
+    with simulator.using_transport(transport), using_provider(provider):
+        yield Loans(committed_session, worker)
+    simulator.clear_behaviours()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Processes:
+    """Starts gunicorn and rq workers as subprocesses on this test run's database and Redis."""
+
+    def __init__(self, runtime: Any, base_url: str) -> None:
+        self.runtime, self.base_url = runtime, base_url
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def env(self, **extra: str) -> dict[str, str]:
+        settings = self.runtime.settings
+        env = dict(os.environ)
+        env.update(
+            MKOPO_ENV="test", DATABASE_URL=settings.database_url,
+            REDIS_URL=self.runtime.redis_url, CALLBACK_TOKEN=settings.callback_token,
+            SECRET_KEY="fault-tests", PIN_PEPPER=settings.pin_pepper,
+            MKOPO_INSTANCE_PATH=str(settings.instance_path), PUBLIC_BASE_URL=self.base_url,
+            MOBILE_MONEY_PROVIDER="simulator", LOG_LEVEL="WARNING", **extra)
+        return env
+
+    def _spawn(self, args: list[str], **extra: str) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(args, cwd=ROOT, env=self.env(**extra),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.started.append(process)
+        return process
+
+    def web(self, workers: int = 2) -> subprocess.Popen[bytes]:
+        port = self.base_url.rsplit(":", 1)[1]
+        process = self._spawn([sys.executable, "-m", "gunicorn", "gateway:create_app()",
+                               "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                               "--threads", "8", "--backlog", "256", "--preload"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def worker(self, **extra: str) -> subprocess.Popen[bytes]:
+        return self._spawn([sys.executable, "-m", "flask", "--app", "gateway", "worker"], **extra)
+
+    @staticmethod
+    def kill(process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no clean-up, no rollback message, exactly like a crashed machine."""
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    @staticmethod
+    def stop(process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM, then SIGKILL if it does not go within ten seconds."""
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            self.stop(process)
+
+
+@pytest.fixture
+def processes(runtime: Any, committed_db: Any) -> Iterator[Processes]:
+    """Real processes; the test process's own simulator posts to the live server too."""
+    base_url = f"http://127.0.0.1:{free_port()}"
+    original = runtime.settings
+    runtime.settings = original.replace(public_base_url=base_url)
+    procs = Processes(runtime, base_url)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+        runtime.settings = original
+
+
+def _wait_until(predicate: Any, timeout: float = 30.0, every: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+
+
+@pytest.fixture
+def wait_until() -> Any:
+    """Poll until `predicate()` is true; fail the test after `timeout` seconds."""
+    return _wait_until
