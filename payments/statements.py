@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, func, insert, select
@@ -242,7 +242,7 @@ def parse_row(row: Mapping[str, str], tz: ZoneInfo) -> dict[str, Any]:
 # --- the import --------------------------------------------------------------------------
 
 
-def file_digest(stream: BinaryIO) -> str:
+def file_digest(stream: IO[bytes]) -> str:
     """SHA-256 of the whole stream, read in chunks; the stream is rewound afterwards."""
     digest = hashlib.sha256()
     for chunk in iter(lambda: stream.read(1 << 20), b""):
@@ -256,7 +256,7 @@ def find_import(session: Session, file_hash: str) -> StatementImport | None:
 
 
 def import_statement(
-    session: Session, stream: BinaryIO, *, file_name: str, actor: str,
+    session: Session, stream: IO[bytes], *, file_name: str, actor: str,
     tz: str = "Africa/Nairobi",
 ) -> ImportReport:
     """Import a statement export whole, or nothing with a report of every bad line.
@@ -388,3 +388,8 @@ def recent_imports(session: Session, limit: int = 20) -> list[StatementImport]:
     """The latest imports, newest first."""
     return list(session.scalars(
         select(StatementImport).order_by(StatementImport.id.desc()).limit(limit)))
+
+
+def line_by_receipt(session: Session, receipt: str) -> StatementLine | None:
+    """The statement line with this receipt, if a statement showed one."""
+    return session.scalar(select(StatementLine).where(StatementLine.receipt == receipt))

@@ -20,7 +20,7 @@ from core.phones import InvalidPhoneNumber, normalize_phone
 from gateway.ops_models import AuditEntry
 from lending.models import Loan, Member, Repayment
 
-# --- loans -------------------------------------------------------------------------------------
+# --- loans -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def search_loans(session: Session, scope: Scope, text: str, *, limit: int = 50) 
     return list(session.scalars(query))
 
 
-# --- figures for the dashboard ----------------------------------------------------------------
+# --- figures for the dashboard ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def weeks_back(today: date, weeks: int) -> list[date]:
     return [today - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
 
 
-# --- SMS and the audit log ----------------------------------------------------------------------
+# --- SMS and the audit log -------------------------------------------------------------------
 
 
 def sms_by_status(session: Session, since: date | None = None) -> dict[str, int]:
@@ -166,3 +166,27 @@ def audit_for(session: Session, subject_type: str, subject_id: object) -> list[A
     return list(session.scalars(select(AuditEntry).where(
         AuditEntry.subject_type == subject_type, AuditEntry.subject_id == str(subject_id))
         .order_by(AuditEntry.id)))
+
+
+# --- portfolio over time ---------------------------------------------------------------------
+
+
+def disbursed_loans(session: Session, scope: Scope) -> list[Loan]:
+    """Every disbursed loan in scope, with its schedule (one query for a whole trend)."""
+    return list(session.scalars(select(Loan).where(Loan.disbursed_at.is_not(None),
+                                                   *scope.where()).order_by(Loan.id)))
+
+
+def portfolio_trend(session: Session, scope: Scope, today: date,
+                    weeks: int = 8) -> list[tuple[date, Any]]:
+    """Portfolio figures as of each of the last `weeks` weeks.
+
+    Figures for a past day count the payments made since as already made, so
+    the trend slightly flatters the past; it is a health indicator, not a report.
+    """
+    from lending.portfolio import figures
+
+    loans = disbursed_loans(session, scope)
+    return [(day, figures([loan for loan in loans if loan.disbursed_at is not None
+                           and loan.disbursed_at.date() <= day], day))
+            for day in weeks_back(today, weeks)]

@@ -1,0 +1,45 @@
+"""Shared values and builders for console tests."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from lending import members
+from lending.applications import apply_for_loan
+from lending.catalog import create_product
+from lending.models import FieldPartner, Loan
+from lending.protection import set_credit_limit
+
+PASSWORD = "correct horse battery"
+_n = itertools.count(1)
+
+
+class Applications:
+    """Pending applications from the borrowers of a field partner, via lending's services."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.product = create_product(session, {
+            "code": f"OPS{next(_n)}", "name": "Weekly", "min_amount": 50_000,
+            "max_amount": 5_000_000, "terms": [4], "frequency": "weekly",
+            "interest_method": "flat", "interest_rate": "52"})
+
+    def partner(self) -> FieldPartner:
+        partner = FieldPartner(name=f"Partner {next(_n)}", region="Meru", risk_rating=2)
+        self.session.add(partner)
+        self.session.flush()
+        return partner
+
+    def pending(self, partner: FieldPartner, phone: str | None = None) -> Loan:
+        n = next(_n)
+        member = members.register_member(
+            self.session, phone=phone or f"+25474{n:07d}", first_name=f"Njeri{n}",
+            national_id=f"OPS{n}", pin="4821", language="en", consent=True)
+        members.verify_member(self.session, member.id, partner.id, "officer")
+        set_credit_limit(self.session, member.id, 1_000_000, actor="test", reason="setup")
+        loan = apply_for_loan(self.session, member_id=member.id,
+                              product_code=self.product.code, amount=100_000, term=4,
+                              purpose="poultry feed", idempotency_key=f"ops-{n}")
+        self.session.commit()
+        return loan
