@@ -75,10 +75,14 @@ def percent(value: float) -> str:
 
 
 def bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[Number]],
-         fmt: Callable[[float], str] = plain) -> Markup:
-    """Grouped vertical bars: one group per label, one bar per series."""
+         fmt: Callable[[float], str] = plain, minimum: float = 4) -> Markup:
+    """Grouped vertical bars: one group per label, one bar per series.
+
+    `minimum` is the smallest top of the axis, so that an empty chart still has
+    readable gridlines.
+    """
     values = [float(v) for seq in series.values() for v in seq]
-    top = _scale(max(values, default=0))
+    top = _scale(max([*values, minimum]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     group_w = plot_w / max(len(labels), 1)
     bar_w = group_w * 0.7 / max(len(series), 1)
@@ -99,10 +103,11 @@ def bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[Number
 
 
 def line(title: str, labels: Sequence[str], series: Mapping[str, Sequence[Number | None]],
-         fmt: Callable[[float], str] = percent, top: float | None = None) -> Markup:
+         fmt: Callable[[float], str] = percent, top: float | None = None,
+         minimum: float = 10) -> Markup:
     """Lines over the labels; a None value leaves a gap."""
     values = [float(v) for seq in series.values() for v in seq if v is not None]
-    top = top or _scale(max(values, default=0))
+    top = top or _scale(max([*values, minimum]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(labels) - 1, 1)
     body = _axis(top, fmt)
@@ -128,7 +133,7 @@ def line(title: str, labels: Sequence[str], series: Mapping[str, Sequence[Number
 def stacked(title: str, rows: Mapping[str, Mapping[str, int]], parts: Sequence[str]) -> Markup:
     """Horizontal bars, one per row, split into `parts` (e.g. breaks by type and age)."""
     totals = {name: sum(values.values()) for name, values in rows.items()}
-    top = _scale(max(totals.values(), default=0))
+    top = _scale(max([*totals.values(), 4]))
     height = max(HEIGHT, TOP + BOTTOM + 24 * len(rows))
     left = 170
     plot_w = WIDTH - left - RIGHT

@@ -83,7 +83,8 @@ def dashboard() -> str:
         "ops/dashboard.html", figures=current,
         outstanding_chart=charts.bars("Outstanding principal", labels,
                                       {"outstanding": [f.outstanding_principal
-                                                       for _, f in trend]}, charts.shillings),
+                                                       for _, f in trend]}, charts.shillings,
+                                      minimum=100_000),
         par_chart=charts.line("Portfolio at risk", labels, {
             name: [f.par_percent.get(name) for _, f in trend] for name in ("PAR1", "PAR30")
             if name in current.par_percent}),
@@ -92,7 +93,8 @@ def dashboard() -> str:
                                     top=100.0),
         flows_chart=charts.bars("Disbursed and repaid per month", [f.month for f in flows],
                                 {"disbursed": [f.disbursed for f in flows],
-                                 "repaid": [f.repaid for f in flows]}, charts.shillings)
+                                 "repaid": [f.repaid for f in flows]}, charts.shillings,
+                                minimum=100_000)
         if flows else None,
         breaks_chart=None if is_partner_operator() else charts.stacked(
             "Open breaks by type and age", breaks, [b[0] for b in AGE_BUCKETS]),

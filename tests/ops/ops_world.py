@@ -18,8 +18,8 @@ _n = itertools.count(1)
 class Applications:
     """Pending applications from the borrowers of a field partner, via lending's services."""
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+    def __init__(self, session: Any, *, commit: bool = True) -> None:
+        self.session, self.commit = session, commit
         self.product = create_product(session, {
             "code": f"OPS{next(_n)}", "name": "Weekly", "min_amount": 50_000,
             "max_amount": 5_000_000, "terms": [4], "frequency": "weekly",
@@ -41,5 +41,6 @@ class Applications:
         loan = apply_for_loan(self.session, member_id=member.id,
                               product_code=self.product.code, amount=100_000, term=4,
                               purpose="poultry feed", idempotency_key=f"ops-{n}")
-        self.session.commit()
+        if self.commit:  # inside a test's outer transaction, commit only releases a savepoint
+            self.session.commit()
         return loan
