@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     _flask("db", "upgrade", env=env)
     if not args.no_demo and _has_command("seed-demo", env):
         _flask("seed-demo", env=env)
+    _let_the_simulator_page_answer_prompts(runtime)
 
     bin_dir = Path(sys.executable).parent
     gunicorn = shutil.which("gunicorn", path=str(bin_dir)) or "gunicorn"
@@ -64,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         runtime.close()
     return manager.returncode or 0
+
+
+def _let_the_simulator_page_answer_prompts(runtime: Runtime) -> None:
+    """M-Pesa prompts wait for the phone simulator's PIN pad instead of paying at once."""
+    from core import runtime as runtime_module
+    from payments import simulator
+
+    runtime_module.configure(runtime)
+    simulator.set_behaviour(None, prompt=True)
 
 
 def _has_command(name: str, env: dict[str, str]) -> bool:

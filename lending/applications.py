@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from lending import notifications
 from lending.disclosure import Quote, quote
 from lending.errors import LendingError
 from lending.funding import refund_fundings
@@ -70,6 +71,7 @@ def apply_for_loan(
     winner = _insert(session, loan, offer)
     if winner is not loan:
         return _same_application(winner, member_id, product_code, amount, term)
+    notifications.application_received(session, loan)
     return loan
 
 
@@ -175,6 +177,7 @@ def approve_loan(session: Session, loan_id: int, *, actor: str) -> Loan:
     transition(session, loan, APPROVED, actor=actor)
     loan.fundraising_deadline = utcnow() + timedelta(days=loan.product.funding_window_days)
     transition(session, loan, FUNDRAISING, actor=actor, reason="open for funding")
+    notifications.application_approved(session, loan)
     return loan
 
 
@@ -184,6 +187,7 @@ def reject_loan(session: Session, loan_id: int, *, actor: str, reason: str) -> L
         raise LendingError("reason_required", "say why the loan is rejected", field="reason")
     loan = lock_loan(session, loan_id)
     transition(session, loan, REJECTED, actor=actor, reason=reason)
+    notifications.application_rejected(session, loan)
     return loan
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc
+from lending import notifications
 from lending.disclosure import quote
 from lending.errors import LendingError
 from lending.lifecycle import lock_loan, transition
@@ -70,6 +71,8 @@ def complete_disbursement(
     loan.start_date, loan.disbursed_at = start, occurred_at
     _post_disbursement(session, loan, receipt, occurred_at)
     transition(session, loan, ACTIVE, actor=PAYMENTS, reason=f"paid out, receipt {receipt}")
+    first = loan.installments[0]
+    notifications.loan_disbursed(session, loan, first.principal + first.interest, first.due_date)
     return loan
 
 

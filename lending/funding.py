@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import outbox
 from core.clock import utcnow
+from lending import notifications
 from lending.disclosure import quote
 from lending.errors import LendingError
 from lending.lifecycle import lock_loan, transition
@@ -114,6 +115,7 @@ def _record_funding(
 def _mark_funded(session: Session, loan: Loan, *, actor: str) -> None:
     """Fully funded: ask payments to disburse (in this same transaction)."""
     transition(session, loan, FUNDED, actor=actor, reason="fully funded")
+    notifications.loan_funded(session, loan)
     outbox.add(
         session, "loan.disburse", f"disburse:{loan.id}", {"loan_id": loan.id}, queue="payments"
     )

@@ -67,7 +67,7 @@ def loan_disbursed(session: Session, loan: Loan, installment: int, first_due: da
 
 def repayment_recorded(
     session: Session, loan: Loan, repayment: Repayment, next_due: tuple[date, int] | None,
-    lender_shares: Iterable[tuple[Member, int]],
+    lender_totals: dict[int, int],
 ) -> None:
     """The borrower's receipt (or thanks for a repaid loan), then each lender's credit."""
     key = f"repayment:{repayment.id}"
@@ -75,16 +75,21 @@ def repayment_recorded(
     if loan.status == "repaid":
         _to_borrower(session, loan, "loan_repaid", key,
                      credit_limit=_money(loan.borrower.credit_limit, loan))
-    elif repayment.overpayment > 0:
+    elif repayment.overpayment >= 100:  # a few cents over (M-Pesa moves whole shillings)
         _to_borrower(session, loan, "overpayment", key, amount=amount,
                      excess=_money(repayment.overpayment, loan))
     elif next_due is not None:
+        from lending.queries import balance_summary  # queries reads the ledger, as we do
+
+        owed = balance_summary(session, loan.borrower_id)
         _to_borrower(session, loan, "repayment_receipt", key, amount=amount,
-                     balance=_money(repayment.balance_after, loan),
-                     next_amount=_money(next_due[1], loan), next_date=next_due[0])
-    for lender, share in lender_shares:
+                     balance=_money(owed.outstanding, loan),
+                     next_amount=_money(owed.next_due_amount, loan),
+                     next_date=owed.next_due_date or next_due[0])
+    for lender_id, share in sorted(lender_totals.items()):
         if share <= 0:
             continue
+        lender = session.get_one(Member, lender_id)
         wallet = ledger.balance(session, ledger.lender_wallet(lender.id))
         queue_sms(session, lender.phone, "lender_repayment_received", lender.language,
                   {"reference": loan.reference, "amount": _money(share, loan),

@@ -87,10 +87,14 @@ def balance_summary(session: Session, member_id: int) -> BalanceSummary:
     day = today()
     repayable = loan.status in REPAYABLE_STATUSES
     due = next_due(loan, day) if repayable else None
+    # Credit held for her (cents over a whole-shilling payment, or an overpayment) is
+    # spent on her next installment, so what she still has to pay is net of it.
+    held = ledger.balance(session, ledger.borrower_credit(member_id)) if repayable else 0
     return BalanceSummary(
         status=loan.status, reference=loan.reference,
-        outstanding=outstanding_balance(loan) if repayable else 0,
-        next_due_date=due[0] if due else None, next_due_amount=due[1] if due else 0,
+        outstanding=max(outstanding_balance(loan) - held, 0) if repayable else 0,
+        next_due_date=due[0] if due else None,
+        next_due_amount=max(due[1] - held, 0) if due else 0,
         credit_limit=member.credit_limit,
         days_past_due=days_past_due(loan, day) if repayable else 0, currency=loan.currency,
     )

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc, utcnow
+from lending import notifications
 from lending.distribution import Distribution, credit_stakes, distribute
 from lending.errors import LendingError
 from lending.lifecycle import lock_loan, transition
@@ -32,6 +33,7 @@ from lending.loans import days_past_due, next_due, outstanding_balance
 from lending.localtime import local_date
 from lending.models import ACTIVE, DEFAULTED, REPAID, REPAYABLE_STATUSES, Loan, Repayment
 from lending.protection import on_loan_repaid
+from messaging.reminders import cancel_reminders
 from payments import ledger
 from payments.ledger import (
     FEE_INCOME,
@@ -185,8 +187,14 @@ def record_repayment(
     _apply(loan, allocation, at)
     credit_stakes(loan.fundings, split)
     repaid = _after_payment(session, loan, local_date(at))
-    return _store(session, loan, key, amount, source, receipt, at, allocation, split, entry.id,
-                  repaid)
+    result = _store(session, loan, key, amount, source, receipt, at, allocation, split,
+                    entry.id, repaid)
+    for row in loan.installments:
+        if row.paid_at == at:  # paid off by this payment: no reminder may chase it now
+            cancel_reminders(session, row.id)
+    notifications.repayment_recorded(session, loan, result.repayment, result.next_due,
+                                     split.per_lender())
+    return result
 
 
 def _check_input(amount: int, key: str, source: str) -> None:

@@ -21,7 +21,7 @@ from lending import members, queries
 from lending.applications import apply_for_loan
 from lending.disclosure import quote
 from lending.errors import LendingError
-from lending.loans import next_due, outstanding_balance
+from lending.loans import outstanding_balance
 from lending.localtime import today
 from lending.models import (
     MEMBER_ACTIVE,
@@ -183,15 +183,14 @@ class DomainBorrowerServices:
             loan = apply_for_loan(
                 self.session, member_id=member_id, product_code=product_code, amount=amount,
                 term=term, purpose=purpose, idempotency_key=idempotency_key)
-            _notify("application_received", self.session, loan)
         return loan.reference
 
     def repayment_options(self, member_id: int) -> RepayView:
         """Amounts in whole shillings (all M-Pesa moves), rounded up; cents over are credit."""
         loan = self._repayable_loan(member_id)
-        full = outstanding_balance(loan)
-        due = next_due(loan, today())
-        next_amount = min(due[1], full) if due else full
+        summary = queries.balance_summary(self.session, member_id)
+        full = summary.outstanding
+        next_amount = min(summary.next_due_amount or full, full)
         return RepayView(loan.reference, whole_shillings(next_amount), whole_shillings(full),
                          loan.currency)
 
