@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.money import format_money
 from core.outbox import OutboxItem
 from core.phones import InvalidPhoneNumber, normalize_phone
 from core.runtime import current
@@ -97,9 +98,11 @@ def timeline(session: Session, limit: int = 40) -> list[dict[str, Any]]:
     for entry in session.scalars(
         select(JournalEntry).order_by(JournalEntry.id.desc()).limit(limit)
     ):
-        total = sum(p.amount for p in entry.postings if p.amount > 0)
+        amount = entry.meta.get("amount")
+        if not isinstance(amount, int):  # entries without a headline amount: their size
+            amount = sum(p.amount for p in entry.postings if p.amount > 0)
         events.append({"at": entry.created_at.isoformat(), "type": "ledger",
-                       "text": f"{entry.kind}: KES {total / 100:,.2f}"})
+                       "text": f"{entry.kind}: {format_money(amount)}"})
     events.extend(_inbox_events(session, limit))
     events.extend(_sms_events(session, limit))
     events.sort(key=lambda e: e["at"], reverse=True)
