@@ -12,6 +12,10 @@ NODES: dict[str, Node] = {
     for node in module.NODES
 }
 
+from menus.flows import lender  # noqa: E402 - the lender menu registers after the borrower's
+
+NODES.update({node.id: node for node in lender.NODES})
+
 HOME = "home"
 GATE = "pin"
 RESTING = frozenset({"home", "welcome", "resume", "pin"})

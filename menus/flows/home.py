@@ -68,6 +68,7 @@ NODES = (
              Choice(N_("My account"), "account"),
              Choice(N_("Help"), "help"),
              Choice(N_("Complaint or hardship"), "ticket.kind"),
+             Choice(N_("Lend"), "lend"),
          )),
     Menu("home.pending", N_("Hi {name}, we are still verifying your registration."),
          params=_first_name, nav=False, choices=(

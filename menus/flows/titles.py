@@ -13,4 +13,5 @@ FLOW_TITLES = {
     "account": N_("My account"),
     "help": N_("Help"),
     "ticket": N_("Complaint or hardship"),
+    "lend": N_("Lend"),
 }

@@ -67,6 +67,7 @@ class World:
         member.place = place
         members.verify_member(self.session, member.id, self.partner(risk, region or "").id,
                               "officer")
+        self.session.flush()
         return member
 
     def lender(self, wallet: int = 0, **fields: Any) -> Member:
@@ -120,3 +121,11 @@ def token(session: Session) -> Any:
 def world_on() -> type[World]:
     """The builder class, for tests that bring their own (committed) session."""
     return World
+
+
+@pytest.fixture
+def handset(client: Any, clock: Any) -> Any:
+    """A phone on the real /ussd endpoint with the real domain: handset(member).dial(...)."""
+    from ussd.conftest import Phone  # the USSD suite's helper (tests/ is on sys.path)
+
+    return lambda member: Phone(client, member.phone)
