@@ -25,6 +25,8 @@ PERIODIC = (
     Periodic("payments.sweeps.run_sweeps", "payments", interval=60),
     Periodic("lending.jobs.run_daily", "default", cron="5 0 * * *"),
     Periodic("messaging.reminders.run_reminders", "sms", cron="*/30 * * * *"),
+    # Repayments make lenders' money idle again: place it every few minutes.
+    Periodic("lending.autolend.autolend_job", "default", interval=300),
 )
 
 

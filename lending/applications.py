@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from lending import notifications
+from lending.autolend import request_autolend
 from lending.disclosure import Quote, quote
 from lending.errors import LendingError
 from lending.funding import refund_fundings
@@ -178,6 +179,7 @@ def approve_loan(session: Session, loan_id: int, *, actor: str) -> Loan:
     loan.fundraising_deadline = utcnow() + timedelta(days=loan.product.funding_window_days)
     transition(session, loan, FUNDRAISING, actor=actor, reason="open for funding")
     notifications.application_approved(session, loan)
+    request_autolend(session, key=f"autolend:loan:{loan.id}", loan_id=loan.id)
     return loan
 
 

@@ -370,6 +370,22 @@ def autolend_job(lender_id: int | None = None, loan_id: int | None = None) -> in
         return len(run_autolend(session, lender_id=lender_id, loan_id=loan_id))
 
 
+AUTOLEND_KIND = "lending.autolend"
+
+
+def request_autolend(session: Session, *, key: str, lender_id: int | None = None,
+                     loan_id: int | None = None) -> None:
+    """Ask for an auto-lending run once this transaction commits (money idle, loan open)."""
+    from core import outbox
+
+    outbox.add(session, AUTOLEND_KIND, key, {"lender_id": lender_id, "loan_id": loan_id})
+
+
+def _run_requested(session: Session, item: Any) -> None:
+    run_autolend(session, lender_id=item.payload.get("lender_id"),
+                 loan_id=item.payload.get("loan_id"))
+
+
 def enqueue_autolend(*, lender_id: int | None = None, loan_id: int | None = None) -> None:
     """Ask a worker to auto-lend soon (after a deposit, a repayment, a new fundraising loan).
 
@@ -449,3 +465,12 @@ def settings_json(lender_id: int, row: AutolendSettings | None) -> dict[str, Any
             "sectors": list(criteria.sectors), "regions": list(criteria.regions),
             "women_only": criteria.women_only, "max_per_loan": criteria.max_per_loan,
             "max_risk_rating": criteria.max_risk_rating, "reserve": criteria.reserve}
+
+
+def _register_handler() -> None:
+    from core.outbox import handles
+
+    handles(AUTOLEND_KIND)(_run_requested)
+
+
+_register_handler()

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import as_utc, utcnow
 from core.money import Money
+from lending.autolend import request_autolend
 from payments import ledger
 from payments.accounts import WITHDRAWALS_IN_FLIGHT
 from payments.breaks import record_break
@@ -125,6 +126,8 @@ def settle_collection_success(
             description="Wallet top-up by M-Pesa", meta={"receipt": receipt,
                                                         "intent_id": intent.id},
         )
+        request_autolend(session, key=f"autolend:deposit:{intent.id}",
+                         lender_id=_member(intent))
     _finish(intent, SUCCEEDED, code=0, desc="paid", receipt=receipt)
     return APPLIED
 
