@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -32,29 +32,26 @@ def record_break(
 ) -> ReconciliationBreak:
     """Open a break unless one with `dedupe_key` exists; either way return it."""
     key = f"{type_}:{dedupe_key}"[:200]
-    existing = session.scalar(select(ReconciliationBreak).where(
-        ReconciliationBreak.dedupe_key == key))
-    if existing is not None:
-        return existing
-    item = ReconciliationBreak(
+    values = dict(
         type=type_, status=OPEN, dedupe_key=key, amount=amount, currency=currency,
         # Provider data is untrusted: a long value must not make the break unrecordable.
         receipt=receipt[:40] if receipt else None, phone=phone[:16] if phone else None,
         intent_id=intent_id, inbox_id=inbox_id, loan_id=loan_id,
         journal_entry_id=journal_entry_id, details=details or {}, created_at=utcnow(),
     )
-    try:
-        with session.begin_nested():
-            session.add(item)
-    except IntegrityError:
-        # Recorded concurrently by another job: the same problem is recorded once.
-        found = session.scalar(select(ReconciliationBreak).where(
-            ReconciliationBreak.dedupe_key == key))
-        if found is None:  # pragma: no cover - the conflicting row must be visible now
-            raise
-        return found
-    logger.warning("reconciliation break %s opened (%s)", type_, key)
-    return item
+    # One statement whether or not the problem was recorded before (by us or concurrently).
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    created = session.scalars(
+        insert(ReconciliationBreak).values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(ReconciliationBreak)
+    ).first()
+    if created is not None:
+        logger.warning("reconciliation break %s opened (%s)", type_, key)
+        return created
+    existing = session.scalar(select(ReconciliationBreak).where(
+        ReconciliationBreak.dedupe_key == key))
+    assert existing is not None, "the conflicting break must be visible after ON CONFLICT"
+    return existing
 
 
 def resolve_break(

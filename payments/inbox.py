@@ -13,9 +13,9 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -127,6 +127,18 @@ def _store_unreadable(
     return stored.inbox_id
 
 
+_TABLE = cast(Table, CallbackInbox.__table__)
+_KEY = ["provider", "kind", "external_id"]
+# Built once: this INSERT is the hot path, and rebuilding a statement per request costs
+# more CPU than sending it. Core, not ORM, for the same reason.
+_INSERT = {
+    "postgresql": postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=_KEY)
+    .returning(_TABLE.c.id),
+    "sqlite": sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=_KEY)
+    .returning(_TABLE.c.id),
+}
+
+
 def _insert(
     session: Session, kind: str, external_id: str, raw: str, remote_addr: str | None,
     status: str, error: str | None = None,
@@ -138,11 +150,8 @@ def _insert(
         attempts=0, error=error,
     )
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (insert(CallbackInbox).values(**values)
-                 .on_conflict_do_nothing(index_elements=["provider", "kind", "external_id"])
-                 .returning(CallbackInbox.id))
-    new_id = session.execute(statement).scalar()
+    new_id = session.execute(_INSERT["postgresql" if dialect == "postgresql" else "sqlite"],
+                             values).scalar()
     if new_id is not None:
         return Stored(int(new_id), True)
     existing = session.scalar(select(CallbackInbox.id).where(

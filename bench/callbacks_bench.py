@@ -1,0 +1,273 @@
+"""Benchmark M-Pesa callbacks: accepted per second over HTTP, processed per second by workers.
+
+    createdb -h 127.0.0.1 -U postgres mkopo_payments_bench
+    DATABASE_URL=postgresql://postgres@127.0.0.1/mkopo_payments_bench \\
+    REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/callbacks_bench.py
+
+Starts gunicorn (gthread) on 127.0.0.1, fires a bounded number of distinct
+C2B confirmations at `/mpesa/<token>/c2b/confirmation` from client processes
+over keep-alive connections, and times HTTP → inbox INSERT + COMMIT → rq
+enqueue → 200. Then `flask worker --burst` processes work the backlog (each
+callback: match, Dr float / Cr suspense, a break), timed from the first to
+the last `processed_at`. Everything stays on the loopback interface; the
+database is migrated, and rows are added under fresh keys, so it can be reused
+(it should not be a production one). `--write-docs` records the figures in
+docs/payments.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from core.db import Database  # noqa: E402
+from core.settings import normalize_database_url  # noqa: E402
+from gateway.migrate import upgrade  # noqa: E402
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+TOKEN = "bench-callback-token"
+DOCS = ROOT / "docs" / "payments.md"
+MARK_START, MARK_END = "<!-- bench:callbacks:start -->", "<!-- bench:callbacks:end -->"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _check_loopback(url: str, what: str) -> None:
+    host = urlparse(url).hostname or ""
+    if host not in LOOPBACK:
+        raise SystemExit(f"{what} must be on the loopback interface, not {host!r}")
+
+
+def _body(run: str, n: int) -> bytes:
+    return json.dumps({
+        "TransactionType": "Pay Bill", "TransID": f"B{run}{n:07d}",
+        "TransTime": "20261128101502", "TransAmount": "500.00",
+        "BusinessShortCode": "600981", "BillRefNumber": f"NOLOAN{n % 97}",
+        "InvoiceNumber": "", "OrgAccountBalance": "184230.00", "ThirdPartyTransID": "",
+        "MSISDN": "25471****101", "FirstName": "Bench", "MiddleName": "", "LastName": "",
+    }).encode()
+
+
+# --- the load generator (client processes, each with threads on keep-alive connections) ---
+
+
+def _client_thread(port: int, bodies: list[bytes], latencies: list[float],
+                   errors: list[int]) -> None:
+    path = f"/mpesa/{TOKEN}/c2b/confirmation"
+    headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for body in bodies:
+        started = time.perf_counter()
+        try:
+            conn.request("POST", path, body, headers)
+            response = conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            status = 0
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            errors.append(status)
+    conn.close()
+
+
+def _client_process(port: int, bodies: list[bytes], threads: int,
+                    queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    latencies: list[float] = []
+    errors: list[int] = []
+    workers = [threading.Thread(target=_client_thread,
+                                args=(port, bodies[i::threads], latencies, errors))
+               for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    queue.put((latencies, errors))
+
+
+def fire(port: int, bodies: list[bytes], clients: int, threads: int) -> dict[str, float]:
+    """POST every body; return the wall-clock rate and latency percentiles."""
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    procs = [multiprocessing.Process(target=_client_process,
+                                     args=(port, bodies[i::clients], threads, queue))
+             for i in range(clients)]
+    started = time.perf_counter()
+    for proc in procs:
+        proc.start()
+    results = [queue.get() for _ in procs]
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.join()
+    latencies = sorted(lat for lats, _ in results for lat in lats)
+    errors = [e for _, errs in results for e in errs]
+    return {
+        "requests": len(bodies), "errors": len(errors), "seconds": elapsed,
+        "per_second": len(bodies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1],
+    }
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def _env(database_url: str, redis_url: str, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(MKOPO_ENV="test", DATABASE_URL=database_url, REDIS_URL=redis_url,
+               CALLBACK_TOKEN=TOKEN, SECRET_KEY="bench", PIN_PEPPER="bench",
+               PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", MOBILE_MONEY_PROVIDER="simulator",
+               LOG_LEVEL="WARNING")
+    return env
+
+
+def start_web(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "gateway:create_app()", "--bind",
+         f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+         "--worker-class", "gthread", "--backlog", "1024", "--keep-alive", "30", "--preload"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def process_backlog(env: dict[str, str], db: Database, run: str, workers: int,
+                    expected: int) -> dict[str, float]:
+    """Work the queued callbacks with `workers` burst workers; rate from the rows' own times."""
+    from payments.models import CallbackInbox
+
+    procs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "gateway", "worker",
+                               "--burst"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for _ in range(workers)]
+    for proc in procs:
+        proc.wait(timeout=900)
+    mine = CallbackInbox.external_id.like(f"B{run}%")
+    with db.transaction() as session:
+        done, first, last = session.execute(
+            select(func.count(CallbackInbox.id), func.min(CallbackInbox.processed_at),
+                   func.max(CallbackInbox.processed_at))
+            .where(mine, CallbackInbox.status != "received")).one()
+    seconds = max((last - first).total_seconds(), 1e-6) if first and last else float("nan")
+    return {"workers": workers, "processed": done, "expected": expected, "seconds": seconds,
+            "per_second": done / seconds}
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--threads", type=int, default=8, help="connections per client")
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--worker-processes", default="1,2",
+                        help="comma-separated numbers of rq workers to time, one batch each")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args(argv)
+
+    database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
+    if not database_url.startswith("postgres") or not redis_url:
+        raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
+    _check_loopback(database_url, "DATABASE_URL")
+    _check_loopback(redis_url, "REDIS_URL")
+    sqlalchemy_url = normalize_database_url(database_url)
+    upgrade(sqlalchemy_url)
+    db = Database(sqlalchemy_url)
+    _empty_payments_queue(redis_url)
+
+    port = _free_port()
+    env = _env(database_url, redis_url, port)
+    web = start_web(env, port, args.web_workers, args.web_threads)
+    run = datetime.now().strftime("%H%M%S")
+    results: dict[str, object] = {"cores": os.cpu_count(), "web_workers": args.web_workers,
+                                  "web_threads": args.web_threads, "clients": args.clients,
+                                  "client_threads": args.threads}
+    try:
+        fire(port, [_body(f"W{run}", n) for n in range(300)], args.clients, args.threads)
+        _empty_payments_queue(redis_url)
+        accepted, processed = [], []
+        for i, workers in enumerate(int(n) for n in args.worker_processes.split(",")):
+            batch = f"{run}{i}"
+            bodies = [_body(batch, n) for n in range(args.requests)]
+            accepted.append(fire(port, bodies, args.clients, args.threads))
+            processed.append(process_backlog(env, db, batch, workers, args.requests))
+        results["accepted"], results["processed"] = accepted, processed
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+        db.dispose()
+    report = _report(results)
+    print(report)
+    if args.write_docs:
+        _write_docs(report)
+    return 0
+
+
+def _empty_payments_queue(redis_url: str) -> None:
+    from redis import Redis
+    from rq import Queue
+
+    Queue("payments", connection=Redis.from_url(redis_url)).empty()
+
+
+def _report(results: dict) -> str:  # type: ignore[type-arg]
+    lines = [
+        f"Machine: {results['cores']} cores; gunicorn {results['web_workers']} workers x "
+        f"{results['web_threads']} threads (gthread); load from {results['clients']} client "
+        f"processes x {results['client_threads']} keep-alive connections, same machine.",
+        "",
+        "| batch | callbacks | accepted/s | p50 ms | p99 ms | errors | rq workers | "
+        "processed/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, (acc, proc) in enumerate(zip(results["accepted"], results["processed"], strict=True)):
+        lines.append(
+            f"| {n + 1} | {acc['requests']} | {acc['per_second']:.0f} | {acc['p50_ms']:.1f} | "
+            f"{acc['p99_ms']:.1f} | {acc['errors']} | {proc['workers']} | "
+            f"{proc['per_second']:.0f} ({proc['processed']}/{proc['expected']}) |")
+    return "\n".join(lines)
+
+
+def _write_docs(report: str) -> None:
+    text = DOCS.read_text() if DOCS.exists() else ""
+    block = f"{MARK_START}\n{report}\n{MARK_END}"
+    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), re.S)
+    DOCS.write_text(pattern.sub(block, text) if pattern.search(text) else text + block + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
