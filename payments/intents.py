@@ -46,11 +46,12 @@ STK_PUSH, B2C, STATUS_QUERY, REVERSAL = (
     "mpesa.stk_push", "mpesa.b2c", "mpesa.status_query", "mpesa.reversal")
 
 SIM_SWAP_CHECKS: list[Callable[[str], bool]] = []
-"""Checks run before a payout; each answers True when the phone's SIM changed recently.
+"""Checks run just before a payout is sent; each answers True when the SIM changed recently.
 
 A flagged payout waits for an operator (`approve_payout`) instead of going out:
 a fresh SIM swap is how mobile-money fraud usually starts. A check that raises
-counts as flagged.
+counts as flagged. They run in the outbox handler, never on the request path,
+because a check may call a telco API; an approved payout is not checked again.
 """
 
 
@@ -236,17 +237,17 @@ def start_loan_payout(session: Session, loan_id: int) -> PaymentIntent | None:
 
 
 def route_payout(session: Session, intent: PaymentIntent) -> None:
-    """Send a payout now, or park it for an operator when it is large or the SIM is new."""
-    reasons = []
+    """Send a payout now, or park it for an operator when it is above the approval threshold."""
     if intent.amount > runtime.current().settings.payout_approval_threshold:
-        reasons.append("above the approval threshold")
-    if sim_swapped(intent.phone):
-        reasons.append("SIM swap check flagged the phone")
-    if reasons:
-        intent.status, intent.result_desc = AWAITING_APPROVAL, "; ".join(reasons)
-        logger.info("payout intent %s awaits approval: %s", intent.id, intent.result_desc)
+        hold_for_approval(intent, "above the approval threshold")
         return
     queue_b2c(session, intent)
+
+
+def hold_for_approval(intent: PaymentIntent, reason: str) -> None:
+    """Park a payout until an operator approves or rejects it."""
+    intent.status, intent.result_desc = AWAITING_APPROVAL, reason[:300]
+    logger.info("payout intent %s awaits approval: %s", intent.id, reason)
 
 
 def sim_swapped(phone: str) -> bool:
@@ -263,10 +264,12 @@ def sim_swapped(phone: str) -> bool:
 
 
 def queue_b2c(session: Session, intent: PaymentIntent) -> None:
-    """Order the B2C payment through the outbox; the same intent is ordered once."""
+    """Order the B2C payment through the outbox; once, and once more after an approval."""
     intent.status = PENDING
     intent.deadline_at = utcnow() + config().b2c_deadline
-    outbox.add(session, B2C, f"b2c:{intent.id}", {"intent_id": intent.id}, queue=QUEUE)
+    # A payout held by the handler (SIM swap) already used its first key.
+    key = f"b2c:{intent.id}" if intent.approved_by is None else f"b2c:{intent.id}:approved"
+    outbox.add(session, B2C, key, {"intent_id": intent.id}, queue=QUEUE)
 
 
 def approve_payout(session: Session, intent_id: int, actor: str) -> PaymentIntent:

@@ -27,7 +27,15 @@ from core.outbox import MAX_ATTEMPTS, OutboxItem, PermanentError, TransientError
 from core.phones import mask_phone
 from payments.config import config
 from payments.factory import provider_call, provider_for
-from payments.intents import B2C, REVERSAL, STK_PUSH, lock_intent, start_loan_payout
+from payments.intents import (
+    B2C,
+    REVERSAL,
+    STK_PUSH,
+    hold_for_approval,
+    lock_intent,
+    sim_swapped,
+    start_loan_payout,
+)
 from payments.models import (
     COLLECTIONS,
     FAILED,
@@ -118,6 +126,9 @@ def send_b2c(session: Session, item: OutboxItem) -> None:
     """Pay a borrower or lender out (B2C), at most once."""
     intent = lock_intent(session, int(item.payload["intent_id"]))
     if intent.status != PENDING:
+        return
+    if intent.approved_by is None and sim_swapped(intent.phone):
+        hold_for_approval(intent, "SIM swap check flagged the phone")
         return
     assert intent.originator_conversation_id is not None
     try:

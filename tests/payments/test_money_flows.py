@@ -374,6 +374,17 @@ def test_a_sim_swap_flag_holds_the_payout(session, loans, worker, books) -> None
         intents.SIM_SWAP_CHECKS.clear()
     intent = books.intent(_payout(session, loan.id))
     assert intent.status == "awaiting_approval" and "SIM swap" in (intent.result_desc or "")
+    # An operator who checked with the borrower lets it go; it is not checked again.
+    intents.SIM_SWAP_CHECKS.append(lambda phone: True)
+    try:
+        intents.approve_payout(session, intent.id, "ops")
+        session.commit()
+        worker.run()
+    finally:
+        intents.SIM_SWAP_CHECKS.clear()
+    session.refresh(loan)
+    assert loan.status == "active"
+    books.assert_sound()
 
 
 def test_a_failing_sim_swap_check_holds_the_payout_too(session, loans, worker, books) -> None:
