@@ -50,6 +50,8 @@ from payments.providers import CallbackEvent, MalformedCallback, parse_callback
 from payments.settlement import (
     APPLIED,
     SETTLEABLE,
+    booked_elsewhere,
+    float_inflow,
     park_in_suspense,
     reverse_payment,
     settle_collection_failure,
@@ -70,8 +72,20 @@ Route = Callable[[Session, CallbackInbox, CallbackEvent], str]
 # --- the job ---------------------------------------------------------------------------------
 
 
+MAX_ATTEMPTS = 10
+"""Runs that crash before a callback is given up as `failed`, for an operator to look at."""
+
+
 def process_callback(inbox_id: int) -> str:
     """Apply one stored callback (an rq job); running it again changes nothing."""
+    try:
+        return _process(inbox_id)
+    except Exception as exc:
+        _count_crash(inbox_id, exc)
+        raise
+
+
+def _process(inbox_id: int) -> str:
     with runtime.current().db.transaction() as session:
         inbox = _lock(session, inbox_id)
         if inbox is None or inbox.status != RECEIVED:
@@ -92,6 +106,23 @@ def process_callback(inbox_id: int) -> str:
             inbox.status = BREAK if outcome == BROKEN else PROCESSED
             inbox.processed_at, inbox.error = utcnow(), None
         return outcome
+
+
+def _count_crash(inbox_id: int, exc: Exception) -> None:
+    """Remember a crashed run in its own transaction; stop retrying a poison callback."""
+    try:
+        with runtime.current().db.transaction() as session:
+            inbox = _lock(session, inbox_id)
+            if inbox is None or inbox.status != RECEIVED:
+                return
+            inbox.attempts += 1
+            inbox.error = f"{type(exc).__name__}: {exc}"[:500]
+            if inbox.attempts >= MAX_ATTEMPTS:
+                inbox.status, inbox.processed_at = INBOX_FAILED, utcnow()
+                logger.error("callback %s failed %s times; left for an operator", inbox_id,
+                             inbox.attempts)
+    except Exception:  # noqa: BLE001 - the original error is the one worth raising
+        logger.warning("could not record the failure of callback %s", inbox_id, exc_info=True)
 
 
 def _lock(session: Session, inbox_id: int) -> CallbackInbox | None:
@@ -218,6 +249,13 @@ def on_c2b_confirmation(session: Session, inbox: CallbackInbox, evt: CallbackEve
     from lending.repayments import record_repayment
 
     assert evt.amount is not None and evt.receipt is not None
+    earlier = booked_elsewhere(session, evt.receipt, own_key=evt.external_id)
+    if earlier is not None:
+        # The same payment reported as an STK result first: posted once already.
+        if float_inflow(earlier) != evt.amount:
+            _break(session, AMOUNT_MISMATCH, inbox, evt, journal_entry_id=earlier.id)
+            return BROKEN
+        return DONE
     loan = match_loan(session, evt.account_reference)
     reason = "no loan matches the account"
     if loan is not None:

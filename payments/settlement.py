@@ -43,6 +43,7 @@ from payments.models import (
     CONFLICTING_OUTCOME,
     DEPOSIT,
     DISBURSEMENT,
+    DUPLICATE,
     FAILED,
     PAYOUT_FAILED,
     PENDING,
@@ -115,6 +116,9 @@ def settle_collection_success(
         _conflict(session, intent, "success", inbox_id, receipt)
     at = as_utc(occurred_at) if occurred_at else utcnow()
     key = intent.checkout_request_id or intent.idempotency_key
+    earlier = booked_elsewhere(session, receipt, own_key=key)
+    if earlier is not None:
+        return _already_booked(session, intent, earlier, receipt, inbox_id)
     if intent.kind == REPAYMENT:
         _apply_repayment(session, intent, key, receipt, at, inbox_id)
     elif intent.kind == DEPOSIT:
@@ -130,6 +134,35 @@ def settle_collection_success(
                          lender_id=_member(intent))
     _finish(intent, SUCCEEDED, code=0, desc="paid", receipt=receipt)
     return APPLIED
+
+
+def booked_elsewhere(session: Session, receipt: str | None,
+                     own_key: str | None = None) -> ledger.JournalEntry | None:
+    """The entry another path already posted for this M-Pesa receipt: one receipt, one posting.
+
+    M-Pesa can report one payment twice over different routes (an STK payment into a
+    paybill may also reach the C2B confirmation URL), each with its own idempotency key.
+    """
+    if not receipt:
+        return None
+    entry = entry_funded_by(session, receipt)
+    if entry is None or (own_key is not None and entry.key.endswith(f":{own_key}")):
+        return None
+    return entry
+
+
+def _already_booked(session: Session, intent: PaymentIntent, earlier: ledger.JournalEntry,
+                    receipt: str | None, inbox_id: int | None) -> str:
+    """Settle the intent on the earlier posting; tell an operator unless it went to its loan."""
+    _finish(intent, SUCCEEDED, code=0, desc=f"already booked as {earlier.key}", receipt=receipt)
+    if not (earlier.kind == "loan_repayment" and earlier.loan_id == intent.loan_id
+            and float_inflow(earlier) == intent.amount):
+        record_break(session, DUPLICATE, f"receipt:{receipt}", amount=intent.amount,
+                     currency=intent.currency, receipt=receipt, phone=intent.phone,
+                     intent_id=intent.id, inbox_id=inbox_id, loan_id=intent.loan_id,
+                     journal_entry_id=earlier.id,
+                     details={"booked_as": earlier.key, "note": "one receipt, posted once"})
+    return DUPLICATE_OUTCOME
 
 
 def _member(intent: PaymentIntent) -> int:
@@ -306,7 +339,7 @@ def reverse_payment(session: Session, *, original_receipt: str, amount: int, rec
     """
     original = entry_funded_by(session, original_receipt)
     if (original is not None and original.kind != "loan_repayment"
-            and _inflow(original) == amount):
+            and float_inflow(original) == amount):
         try:
             with session.begin_nested():
                 entry = ledger.reverse(session, original,
@@ -325,5 +358,6 @@ def reverse_payment(session: Session, *, original_receipt: str, amount: int, rec
     return entry, True
 
 
-def _inflow(entry: ledger.JournalEntry) -> int:
+def float_inflow(entry: ledger.JournalEntry) -> int:
+    """How much an entry brought into the M-Pesa float (negative: took out)."""
     return sum(p.amount for p in entry.postings if p.account.code == MOBILE_MONEY_FLOAT.code)

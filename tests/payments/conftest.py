@@ -229,8 +229,11 @@ class Processes:
         return env
 
     def _spawn(self, args: list[str], **extra: str) -> subprocess.Popen[bytes]:
+        # Own process group: rq's scheduler and gunicorn's workers are children that must
+        # go down with their parent, or they outlive the test on this run's Redis.
         process = subprocess.Popen(args, cwd=ROOT, env=self.env(**extra),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
         self.started.append(process)
         return process
 
@@ -253,24 +256,32 @@ class Processes:
 
     @staticmethod
     def kill(process: subprocess.Popen[bytes]) -> None:
-        """SIGKILL: no clean-up, no rollback message, exactly like a crashed machine."""
-        process.send_signal(signal.SIGKILL)
+        """SIGKILL the process and its children: no clean-up, like a crashed machine."""
+        _signal_group(process, signal.SIGKILL)
         process.wait(timeout=10)
 
     @staticmethod
     def stop(process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM, then SIGKILL if it does not go within ten seconds."""
+        """SIGTERM the group, then SIGKILL it if it does not go within ten seconds."""
         if process.poll() is None:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
+        _signal_group(process, signal.SIGKILL)  # children left behind by a clean exit
 
     def stop_all(self) -> None:
         for process in self.started:
             self.stop(process)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.clock import utcnow
 from core.outbox import OutboxItem
@@ -430,3 +430,53 @@ def test_stuck_callbacks_are_requeued_by_the_sweeper(client, session, worker, bo
     worker.run()
     assert [row.status for row in books.inbox()] == ["break"]  # processed: unmatched
     assert utcnow() - books.inbox()[0].received_at >= timedelta(seconds=61)
+
+
+def stk_then_c2b_of_the_same_receipt(fixture_payload: Any, checkout: str) -> tuple[Any, Any]:
+    stk = fixture_payload("daraja_stk_callback_success.json")
+    stk["Body"]["stkCallback"]["CheckoutRequestID"] = checkout
+    c2b = {**fixture_payload("daraja_c2b_confirmation.json"), "TransID": "TKS8A1B2C3",
+           "TransAmount": "450.00"}
+    return stk, c2b
+
+
+@pytest.mark.parametrize("c2b_first", [False, True])
+def test_one_receipt_reported_by_stk_and_by_c2b_is_posted_once(
+    client, session, worker, books, fixture_payload, active_loan, c2b_first
+) -> None:
+    active_loan.reference = "L1042"
+    intent = given_requested(session, repayment_intent(session, active_loan, 45_000),
+                             checkout_request_id=STK_OK)
+    stk, c2b = stk_then_c2b_of_the_same_receipt(fixture_payload, STK_OK)
+    float_before = books.balance(MOBILE_MONEY_FLOAT)
+    for path, payload in ([("c2b/confirmation", c2b), ("stk", stk)] if c2b_first
+                          else [("stk", stk), ("c2b/confirmation", c2b)]):
+        post(client, path, payload)
+        worker.run()
+    assert books.balance(MOBILE_MONEY_FLOAT) == float_before + 45_000
+    assert session.scalar(select(func.count(Repayment.id)).where(
+        Repayment.loan_id == active_loan.id)) == 1
+    assert books.intent(intent.id).status == "succeeded"
+    assert books.breaks() == []
+    books.assert_sound(against_simulator=False)
+
+
+def test_a_callback_that_keeps_crashing_is_given_up_for_an_operator(
+    session, books, monkeypatch
+) -> None:
+    from payments.inbox import store_callback
+
+    stored = store_callback(session, "c2b_confirmation", json.dumps(
+        {"TransID": "TKSPOISON1", "TransAmount": "10.00", "TransTime": "20261128101502",
+         "BillRefNumber": "X"}), "127.0.0.1")
+
+    def explode(*_: Any) -> None:
+        raise RuntimeError("lending is down")
+
+    monkeypatch.setitem(processing.ROUTES, "c2b_confirmation", explode)
+    for _ in range(processing.MAX_ATTEMPTS):
+        with pytest.raises(RuntimeError):
+            processing.process_callback(stored.inbox_id)
+    (row,) = books.inbox("TKSPOISON1")
+    assert (row.status, row.attempts) == ("failed", processing.MAX_ATTEMPTS)
+    assert "lending is down" in (row.error or "")
