@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from gateway import database, errors, metrics
     from gateway.cli import register_commands
 
+    errors.init_url_converters(app)
     database.init_app(app)
     errors.init_app(app)
     metrics.init_app(app)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import IntegerConverter
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +25,8 @@ def _http_error(exc: HTTPException) -> Response | tuple[Response, int]:
     if wants_json():
         code = (exc.name or "error").lower().replace(" ", "_")
         return json_error(status, code, exc.description or exc.name)
-    return Response(f"{status} {exc.name}\n", status=status, mimetype="text/plain")
+    detail = f": {exc.description}" if status == 400 and exc.description else ""
+    return Response(f"{status} {exc.name}{detail}\n", status=status, mimetype="text/plain")
 
 
 def _unexpected_error(exc: Exception) -> Response | tuple[Response, int]:
@@ -33,6 +36,38 @@ def _unexpected_error(exc: Exception) -> Response | tuple[Response, int]:
     return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")
 
 
+def _data_the_database_refused(exc: DataError) -> Response | tuple[Response, int]:
+    """A value the database cannot hold (out of range, bad encoding) is the caller's error."""
+    logger.warning("database refused a value on %s %s: %s", request.method, request.path,
+                   type(exc.orig).__name__)
+    return _http_error(BadRequest("A value in the request is out of range or malformed."))
+
+
+def _refuse_nul_bytes() -> Response | tuple[Response, int] | None:
+    """NUL never belongs in a phone's text, and PostgreSQL text cannot store it."""
+    values = [*request.args.values(), request.path]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += list(request.form.values())
+    if any("\x00" in value for value in values):
+        return _http_error(BadRequest("The request contains a NUL character."))
+    return None
+
+
+class BigIntConverter(IntegerConverter):
+    """`<int:…>` path ids that fit a BIGINT column; anything larger is simply not found."""
+
+    def __init__(self, map: object, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def init_url_converters(app: Flask) -> None:
+    """Before any blueprint is registered: rules compile with the converters of that time."""
+    app.url_map.converters["int"] = BigIntConverter
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_nul_bytes)
+    app.register_error_handler(DataError, _data_the_database_refused)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

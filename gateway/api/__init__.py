@@ -8,6 +8,7 @@ document at the same time, so the document cannot drift from the routes.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,9 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only, and within BIGINT
+
+
 def int_arg(name: str, *, default: int | None = None, minimum: int | None = None,
             maximum: int | None = None) -> int:
     """An integer query argument within bounds, or a 400 naming it."""
@@ -65,7 +69,7 @@ def int_arg(name: str, *, default: int | None = None, minimum: int | None = None
         if default is None:
             raise ApiError(400, "missing_parameter", f"'{name}' is required.", name)
         return default
-    if not raw.strip().lstrip("-").isdigit():
+    if not _WHOLE_NUMBER.fullmatch(raw.strip()):
         raise ApiError(400, "invalid_parameter", f"'{name}' must be a whole number.", name)
     value = int(raw)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):

@@ -14,6 +14,7 @@ from gateway.errors import json_error
 from gateway.simulator import services
 
 DEVELOPMENT_ONLY = True
+MPESA_MAX = 15_000_000  # KES 150,000: the most one M-Pesa payment can carry
 bp = Blueprint(
     "simulator", __name__, url_prefix="/simulator",
     template_folder="templates", static_folder="static",
@@ -56,11 +57,13 @@ def prompts():
 @bp.post("/api/prompts/<prompt_id>")
 def answer(prompt_id: str):
     """Enter the M-Pesa PIN (or cancel): the simulator posts the real callback."""
-    data = request.get_json(silent=True) or {}
+    data = _json_object()
     pin = data.get("pin")
     if pin is not None and (not isinstance(pin, str) or not pin.isdigit() or len(pin) != 4):
         return json_error(400, "invalid_pin", "An M-Pesa PIN is four digits.")
-    if not services.answer_prompt(prompt_id, pin):
+    if not (prompt_id.isdigit() and len(prompt_id) <= 18) or not services.answer_prompt(
+        prompt_id, pin
+    ):
         return json_error(404, "not_found", "No such prompt, or it was already answered.")
     return jsonify(status="answered")
 
@@ -68,15 +71,22 @@ def answer(prompt_id: str):
 @bp.post("/api/paybill")
 def paybill():
     """Pay from the M-Pesa menu (C2B): the simulator posts validation and confirmation."""
-    data = request.get_json(silent=True) or {}
+    data = _json_object()
     phone_number = services.phone_arg(str(data.get("phone", "")))
     account = str(data.get("account", "")).strip()[:20]
     amount = data.get("amount")
-    if phone_number is None or not account or not isinstance(amount, int) or amount <= 0:
+    if (phone_number is None or not account or not isinstance(amount, int)
+            or isinstance(amount, bool) or not 100 <= amount <= MPESA_MAX or amount % 100):
         return json_error(400, "invalid_payment",
-                          "Give phone, account and a whole-shilling amount in cents.")
+                          "Give phone, account and a whole-shilling amount in cents "
+                          "(KES 1 to KES 150,000).")
     services.pay_bill(phone_number, amount, account)
     return jsonify(status="sent")
+
+
+def _json_object() -> dict:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
 
 
 @bp.get("/api/timeline")

@@ -33,4 +33,6 @@ def test_a_settled_deposit_puts_the_money_to_work(world, session, worker) -> Non
     stakes = session.scalars(select(LoanFunding).where(LoanFunding.loan_id == loan.id)).all()
     assert [(s.lender_id, s.amount) for s in stakes] == [(lender.id, 30_000)]
     session.refresh(loan)
-    assert loan.status == "funded"
+    # fully funded; on PostgreSQL the same burst may already have started the payout
+    assert loan.funded_amount == loan.amount
+    assert loan.status in ("funded", "disbursing")
