@@ -79,6 +79,8 @@ class TimestampMixin:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas and pool settings this project relies on."""
+    # Bound values (phones, national IDs, PIN hashes) never appear in errors or logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

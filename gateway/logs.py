@@ -12,15 +12,11 @@ from core.phones import mask_phones_in
 _configured = False
 
 
-class MaskPhones(logging.Filter):
-    """Mask anything that looks like a phone number in the rendered message."""
+class MaskingJsonFormatter(JsonFormatter):
+    """JSON lines with phone numbers masked everywhere: message, extras and tracebacks."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = mask_phones_in(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_phones_in(super().format(record))
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -29,10 +25,9 @@ def configure_logging(level: str = "INFO") -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={
+        MaskingJsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={
             "asctime": "time", "levelname": "level", "name": "logger"})
     )
-    handler.addFilter(MaskPhones())
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
