@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, lazyload
 
 from lending.errors import LendingError
 from lending.loans import days_past_due, next_due, outstanding_balance
@@ -44,22 +44,30 @@ def loan_by_reference(session: Session, ref: str) -> Loan | None:
     return session.scalar(select(Loan).where(Loan.reference == cleaned))
 
 
-def current_loan(session: Session, member_id: int) -> Loan | None:
-    """The member's open loan that matters most (overdue or active before pending)."""
-    loans = session.scalars(
+def current_loan(session: Session, member_id: int, *, fundings: bool = True) -> Loan | None:
+    """The member's open loan that matters most (overdue or active before pending).
+
+    `fundings=False` leaves `loan.fundings` to load when first touched: what a borrower
+    sees (balance, schedule, reference) never needs them, and loading them is a query.
+    """
+    loans = session.scalars(_loans(
         select(Loan).where(Loan.borrower_id == member_id, Loan.status.in_(OPEN_STATUSES))
-        .order_by(Loan.created_at.desc(), Loan.id.desc())
+        .order_by(Loan.created_at.desc(), Loan.id.desc()), fundings)
     ).all()
     ranked = sorted(loans, key=lambda loan: _PRIORITY.index(loan.status))
     return ranked[0] if ranked else None
 
 
-def latest_loan(session: Session, member_id: int) -> Loan | None:
+def latest_loan(session: Session, member_id: int, *, fundings: bool = True) -> Loan | None:
     """The member's most recent loan in any state."""
-    return session.scalar(
+    return session.scalar(_loans(
         select(Loan).where(Loan.borrower_id == member_id)
-        .order_by(Loan.created_at.desc(), Loan.id.desc()).limit(1)
+        .order_by(Loan.created_at.desc(), Loan.id.desc()).limit(1), fundings)
     )
+
+
+def _loans(query: Select[Loan], fundings: bool) -> Select[Loan]:
+    return query if fundings else query.options(lazyload(Loan.fundings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +84,17 @@ class BalanceSummary:
     currency: str = "KES"
 
 
-def balance_summary(session: Session, member_id: int) -> BalanceSummary:
-    """The member's balance on their current (or else latest) loan."""
+def balance_summary(session: Session, member_id: int, loan: Loan | None = None) -> BalanceSummary:
+    """The member's balance on their current (or else latest) loan.
+
+    A caller that already holds the member's current loan passes it as `loan`.
+    """
     member = session.get(Member, member_id)
     if member is None:
         raise LendingError("unknown_member", f"no member {member_id}")
-    loan = current_loan(session, member_id) or latest_loan(session, member_id)
+    if loan is None or loan.borrower_id != member_id:
+        loan = (current_loan(session, member_id, fundings=False)
+                or latest_loan(session, member_id, fundings=False))
     if loan is None:
         return BalanceSummary("none", None, 0, None, 0, member.credit_limit, 0)
     day = today()

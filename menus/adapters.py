@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import runtime
@@ -82,6 +82,10 @@ class DomainBorrowerServices:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Members this request has loaded. The session's identity map holds objects weakly,
+        # so without a reference the member checked by the PIN step would be read again by
+        # the screen right after it (balance, products) in the same request.
+        self._members: dict[int, Member] = {}
 
     # --- members -------------------------------------------------------------------
 
@@ -101,6 +105,7 @@ class DomainBorrowerServices:
 
     def verify_pin(self, member_id: int, pin: str) -> PinResult:
         with self._unit():
+            self._keep(self.session.get(Member, member_id))
             check = members.check_pin(self.session, member_id, pin)
         return PinResult(check.ok, check.tries_left, check.locked_until)
 
@@ -126,9 +131,12 @@ class DomainBorrowerServices:
         settings = runtime.current().settings
         account = ""
         if member_id is not None:
-            loan = queries.current_loan(self.session, member_id)
-            member = self.session.get(Member, member_id)
-            account = loan.reference if loan is not None else (member.phone if member else "")
+            loan = queries.current_loan(self.session, member_id, fundings=False)
+            if loan is not None:
+                account = loan.reference
+            else:
+                member = self.session.get(Member, member_id)
+                account = member.phone if member else ""
         return HelpView(settings.paybill_number, account, settings.support_phone)
 
     # --- loans -----------------------------------------------------------------------
@@ -188,7 +196,7 @@ class DomainBorrowerServices:
     def repayment_options(self, member_id: int) -> RepayView:
         """Amounts in whole shillings (all M-Pesa moves), rounded up; cents over are credit."""
         loan = self._repayable_loan(member_id)
-        summary = queries.balance_summary(self.session, member_id)
+        summary = queries.balance_summary(self.session, member_id, loan)
         full = summary.outstanding
         next_amount = min(summary.next_due_amount or full, full)
         return RepayView(loan.reference, whole_shillings(next_amount), whole_shillings(full),
@@ -229,23 +237,29 @@ class DomainBorrowerServices:
         except LendingError as exc:
             raise ServiceRefused(REASONS.get(exc.code, "service_unavailable")) from None
 
+    def _keep(self, member: Member | None) -> Member | None:
+        if member is not None:
+            self._members[member.id] = member
+        return member
+
     def _borrower(self, member_id: int) -> Member:
-        member = self.session.get(Member, member_id)
+        member = self._keep(self.session.get(Member, member_id))
         if member is None or not member.is_borrower:
             raise ServiceRefused("account_inactive")
         if member.status != MEMBER_ACTIVE:
             raise ServiceRefused(
                 "not_verified" if member.status == "pending_verification" else "account_inactive")
-        open_loan = queries.current_loan(self.session, member_id)
+        open_loan = queries.current_loan(self.session, member_id, fundings=False)
         if open_loan is not None and open_loan.status in OPEN_STATUSES:
             raise ServiceRefused(
                 "application_pending" if open_loan.status == PENDING_REVIEW else "loan_active")
         return member
 
     def _open_exposure(self, member: Member) -> int:
-        loans = self.session.scalars(
-            select(Loan).where(Loan.borrower_id == member.id, Loan.status.in_(OPEN_STATUSES)))
-        return sum(loan.amount for loan in loans)
+        total = self.session.scalar(
+            select(func.coalesce(func.sum(Loan.amount), 0))
+            .where(Loan.borrower_id == member.id, Loan.status.in_(OPEN_STATUSES)))
+        return int(total or 0)
 
     def _product(self, code: str) -> Product:
         product = self.session.scalar(select(Product).where(Product.code == code))
@@ -254,7 +268,7 @@ class DomainBorrowerServices:
         return product
 
     def _repayable_loan(self, member_id: int) -> Loan:
-        loan = queries.current_loan(self.session, member_id)
+        loan = queries.current_loan(self.session, member_id, fundings=False)
         if loan is None or loan.status not in REPAYABLE_STATUSES:
             raise ServiceRefused("no_active_loan")
         return loan

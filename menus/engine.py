@@ -366,10 +366,23 @@ def _loads(raw: bytes | str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(SessionState))
+
+
 def _dump_state(state: SessionState) -> str:
-    return json.dumps(dataclasses.asdict(state), separators=(",", ":"))
+    # A shallow dict: json.dumps walks the nested lists and dicts itself, so the deep copy
+    # `dataclasses.asdict` makes on every request is pure cost (same JSON either way).
+    fields = {name: getattr(state, name) for name in _STATE_FIELDS}
+    return json.dumps(fields, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """What `dataclasses.asdict` would have made of a dataclass nested in the state."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _load_state(raw: bytes | str) -> SessionState:
-    fields = {f.name for f in dataclasses.fields(SessionState)}
+    fields = set(_STATE_FIELDS)
     return SessionState(**{k: v for k, v in json.loads(raw).items() if k in fields})
