@@ -30,7 +30,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,11 +39,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     ColumnElement,
-    ForeignKey,
-    Index,
+    MetaData,
     Select,
     String,
+    Table,
     UniqueConstraint,
     and_,
     case,
@@ -113,6 +115,7 @@ class ReconConfig:
     orphan_grace_seconds: int = 900
     pairing_passes: int = 3
     currency: str = "KES"
+    pg_work_mem: str = "64MB"  # per hash of the run's joins on PostgreSQL (SET LOCAL)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ReconConfig:
@@ -135,10 +138,6 @@ class ReconItem(Base):
     __tablename__ = "recon_items"
     __table_args__ = (
         UniqueConstraint("source", "source_id"),
-        Index("ix_recon_items_receipt", "receipt"),
-        Index("ix_recon_items_reference", "reference"),
-        Index("ix_recon_items_phone_amount", "phone_key", "amount"),
-        Index("ix_recon_items_epoch", "occurred_epoch"),
     )
 
     id: Mapped[intpk]
@@ -175,13 +174,14 @@ class ReconMatch(Base):
     __tablename__ = "recon_matches"
     __table_args__ = (
         UniqueConstraint("statement_line_id", "item_id"),
-        Index("ix_recon_matches_item", "item_id"),
     )
 
     id: Mapped[intpk]
-    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("recon_runs.id"), index=True)
-    statement_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("statement_lines.id"))
-    item_id: Mapped[int] = mapped_column(BigId, ForeignKey("recon_items.id"))
+    # Plain ids, no foreign keys: a run inserts a million pairs at once, and a
+    # foreign-key check per row would double its time (docs/reconciliation.md).
+    run_id: Mapped[int] = mapped_column(BigId)
+    statement_line_id: Mapped[int] = mapped_column(BigId)
+    item_id: Mapped[int] = mapped_column(BigId)
     rule: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(10))
     statement_amount: Mapped[MinorUnits]
@@ -278,9 +278,23 @@ class RunSummary:
     matched: dict[str, int] = field(default_factory=dict)
     breaks: dict[str, int] = field(default_factory=dict)
     closed: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Stopwatch:
+    """Times each step of a run, so a slow rule shows up in the run's record."""
+
+    record: dict[str, float]
+
+    def time(self, name: str, step: Callable[..., int], *args: Any) -> int:
+        started = time.perf_counter()
+        result = step(*args)
+        self.record[name] = round(time.perf_counter() - started, 3)
+        return result
 
 
 def reconcile(
@@ -294,21 +308,58 @@ def reconcile(
     config = config or ReconConfig.from_env()
     now = now or utcnow()
     _take_lock(session)
+    _tune_planner(session, config)
     run = ReconRun(actor=actor[:200], started_at=now, settings=asdict(config), counts={})
     session.add(run)
     session.flush()
     summary = RunSummary(run_id=run.id)
-    summary.items_added = snapshot_items(session)
+    clock = _Stopwatch(summary.seconds)
+    summary.items_added = clock.time("snapshot", snapshot_items, session)
+    _analyze(session, "statement_lines", "recon_matches")  # recon_items: in the snapshot
     ctx = _Context(session, run.id, config, now)
     for rule, matcher in MATCHERS:
-        summary.matched[rule] = matcher(ctx)
+        summary.matched[rule] = clock.time(rule, matcher, ctx)
+        if rule == "receipt":
+            _analyze(session, "recon_matches")  # it just grew by most of the statement
+            clock.time("work_area", open_work_area, ctx)
+    clock.time("save_pairs", close_work_area, ctx)
+    # Before new breaks are opened: only breaks from earlier runs can have been cleared.
+    summary.closed = clock.time("close_cleared", close_cleared_breaks, ctx)
     for type_, finder in BREAK_FINDERS:
-        summary.breaks[type_] = finder(ctx)
-    summary.closed = close_cleared_breaks(ctx)
+        summary.breaks[type_] = clock.time(type_, finder, ctx)
     run.finished_at, run.counts = utcnow(), summary.to_json()
     session.flush()
     logger.info("reconciliation run %s: %s", run.id, summary.to_json())
     return summary
+
+
+def _analyze(session: Session, *tables: str) -> None:
+    """Refresh the planner's statistics of tables that just grew by a whole statement.
+
+    Autovacuum would get there eventually; until it does, PostgreSQL plans the
+    joins below for empty tables (nested loops over a million rows).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.flush()
+        session.execute(text(f"ANALYZE {', '.join(tables)}"))
+
+
+def _tune_planner(session: Session, config: ReconConfig) -> None:
+    """Hash joins for the rest of this transaction, with the memory to keep them in RAM.
+
+    Each rule inserts into the table its anti-join reads. Planned as a nested
+    loop over a table that looked empty when the run began, the inner side is
+    rescanned as it grows — quadratic. A hash anti-join hashes the table once,
+    before the first row is written. JIT is off: these are a dozen big but
+    simple statements, and compiling each costs more than it saves. All three
+    settings are `SET LOCAL`: they end with the caller's transaction.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text("SELECT set_config('enable_nestloop', 'off', true), "
+                         "set_config('jit', 'off', true), "
+                         "set_config('work_mem', :work_mem, true)"),
+                    {"work_mem": config.pg_work_mem})
 
 
 def _take_lock(session: Session) -> None:
@@ -318,11 +369,27 @@ def _take_lock(session: Session) -> None:
 
 
 @dataclass(frozen=True)
+class _WorkArea:
+    """Temporary tables the rules after `receipt` work in: only what is still open.
+
+    After the receipt rule most of a statement is matched. Copying the rest
+    (a few percent) aside lets every later rule join small tables and check
+    "still open" against its own small table of new pairs, instead of anti-joining
+    the whole statement against every match ever made, several times per rule.
+    """
+
+    lines: Table
+    items: Table
+    pairs: Table
+
+
+@dataclass
 class _Context:
     session: Session
     run_id: int
     config: ReconConfig
     now: datetime
+    area: _WorkArea | None = None
 
     def seconds_ago(self, seconds: int) -> datetime:
         return self.now - timedelta(seconds=seconds)
@@ -401,37 +468,93 @@ def _receipted_entries() -> Select[Any]:
 
 def _mark_duplicates(session: Session, after_id: int) -> None:
     """A receipt recorded twice on our side: later copies point at the first."""
+    _analyze(session, "recon_items")
+    fresh = select(ReconItem.receipt).where(ReconItem.id > after_id,
+                                           ReconItem.receipt.is_not(None))
     first = ReconItem.__table__.alias("first")
-    earliest = (select(func.min(first.c.id))
-                .where(first.c.receipt == ReconItem.receipt, first.c.id < ReconItem.id)
-                .scalar_subquery())
-    has_earlier = exists().where(first.c.receipt == ReconItem.receipt, first.c.id < ReconItem.id)
+    repeated = (select(first.c.receipt, func.min(first.c.id).label("first_id"))
+                .where(first.c.receipt.in_(fresh))
+                .group_by(first.c.receipt).having(func.count() > 1)
+                .subquery("repeated"))
     _rows_written(session, update(ReconItem)
-                  .where(ReconItem.id > after_id, ReconItem.receipt.is_not(None), has_earlier)
-                  .values(duplicate_of=earliest))
+                  .where(ReconItem.receipt == repeated.c.receipt,
+                         ReconItem.id > repeated.c.first_id, ReconItem.id > after_id)
+                  .values(duplicate_of=repeated.c.first_id))
 
 
 # --- matching --------------------------------------------------------------------------------
 
 
-def _lines() -> Any:
-    return StatementLine.__table__.alias("s")
+def _lines(ctx: _Context | None = None) -> Any:
+    table = ctx.area.lines if ctx and ctx.area else StatementLine.__table__
+    return table.alias("s")
 
 
-def _items() -> Any:
-    return ReconItem.__table__.alias("i")
+def _items(ctx: _Context | None = None) -> Any:
+    table = ctx.area.items if ctx and ctx.area else ReconItem.__table__
+    return table.alias("i")
 
 
-def _line_open(s: Any) -> ColumnElement[bool]:
+def _pairs_table(ctx: _Context | None) -> Any:
+    return ctx.area.pairs if ctx and ctx.area else ReconMatch.__table__
+
+
+def _line_open(s: Any, ctx: _Context | None = None) -> ColumnElement[bool]:
     """A completed statement line that no rule has paired yet."""
-    paired = exists().where(ReconMatch.statement_line_id == s.c.id)
+    pairs = _pairs_table(ctx)
+    paired = exists().where(pairs.c.statement_line_id == s.c.id)
     return and_(s.c.status == COMPLETED, ~paired)
 
 
-def _item_open(i: Any) -> ColumnElement[bool]:
+def _item_open(i: Any, ctx: _Context | None = None) -> ColumnElement[bool]:
     """One of our items that no rule has paired yet and that is not a duplicate."""
-    paired = exists().where(ReconMatch.item_id == i.c.id)
+    pairs = _pairs_table(ctx)
+    paired = exists().where(pairs.c.item_id == i.c.id)
     return and_(i.c.duplicate_of.is_(None), ~paired)
+
+
+OPEN_LINES, OPEN_ITEMS, NEW_PAIRS = "recon_open_lines", "recon_open_items", "recon_new_pairs"
+
+
+def _temp_table(name: str, like: Any, skip: tuple[str, ...] = ()) -> Table:
+    return Table(name, MetaData(), *(Column(c.name, c.type) for c in like.c
+                                     if c.name not in skip))
+
+
+def _create_temp(session: Session, name: str, query: Select[Any]) -> None:
+    dialect = session.get_bind().dialect
+    compiled = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    session.execute(text(f"CREATE TEMPORARY TABLE {name} AS {compiled}"))
+
+
+def open_work_area(ctx: _Context) -> int:
+    """Copy the still-open lines and items into temporary tables for the later rules."""
+    s, i, m = _lines(), _items(), ReconMatch.__table__
+    session = ctx.session
+    session.flush()
+    _create_temp(session, OPEN_LINES, select(s).where(_line_open(s)))
+    _create_temp(session, OPEN_ITEMS, select(i).where(_item_open(i)))
+    _create_temp(session, NEW_PAIRS, select(*(c for c in m.c if c.name != "id"))
+                 .where(m.c.id.is_(None)))
+    _analyze(session, OPEN_LINES, OPEN_ITEMS, NEW_PAIRS)  # autovacuum never sees temp tables
+    ctx.area = _WorkArea(_temp_table(OPEN_LINES, StatementLine.__table__),
+                         _temp_table(OPEN_ITEMS, ReconItem.__table__),
+                         _temp_table(NEW_PAIRS, m, skip=("id",)))
+    return 0
+
+
+def close_work_area(ctx: _Context) -> int:
+    """Save the later rules' pairs as matches and drop the temporary tables."""
+    if ctx.area is None:
+        return 0
+    pairs = ctx.area.pairs
+    saved = _rows_written(ctx.session, insert(ReconMatch).from_select(
+        MATCH_COLUMNS, select(*(pairs.c[name] for name in MATCH_COLUMNS))))
+    for name in (OPEN_LINES, OPEN_ITEMS, NEW_PAIRS):
+        ctx.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    ctx.area = None
+    return saved
 
 
 MATCH_COLUMNS = ("run_id", "statement_line_id", "item_id", "rule", "status", "statement_amount",
@@ -446,7 +569,8 @@ def _insert_matches(ctx: _Context, rule: str, rows: Any, status: ColumnElement[s
         status if status is not None else literal(MATCHED), rows.c.s_amount, rows.c.i_amount,
         literal(ctx.now, UTCDateTime()),
     )
-    return _rows_written(ctx.session, insert(ReconMatch).from_select(MATCH_COLUMNS, chosen))
+    return _rows_written(ctx.session,
+                         insert(_pairs_table(ctx)).from_select(MATCH_COLUMNS, chosen))
 
 
 def match_by_receipt(ctx: _Context) -> int:
@@ -489,33 +613,38 @@ def _pair_best(ctx: _Context, rule: str, candidates: Select[Any]) -> int:
     return total
 
 
-def _candidates(s: Any, i: Any, on: ColumnElement[bool], window: int,
+def _candidates(ctx: _Context, s: Any, i: Any, on: ColumnElement[bool], window: int,
                 tolerance: int) -> Select[Any]:
     d_amount = func.abs(s.c.amount - i.c.amount)
     d_time = func.abs(s.c.completed_epoch - i.c.occurred_epoch)
+    # Without a tolerance the amount is an equality the database can hash on.
+    same_amount = s.c.amount == i.c.amount if tolerance == 0 else d_amount <= tolerance
     return (
         select(s.c.id.label("s_id"), i.c.id.label("i_id"), s.c.amount.label("s_amount"),
                i.c.amount.label("i_amount"), d_amount.label("d_amount"), d_time.label("d_time"))
-        .select_from(s.join(i, on))
-        .where(_line_open(s), _item_open(i), d_amount <= tolerance, d_time <= window,
+        .select_from(s.join(i, and_(on, same_amount)))
+        .where(_line_open(s, ctx), _item_open(i, ctx), d_time <= window,
                (s.c.amount > 0) == (i.c.amount > 0))
     )
 
 
 def match_by_reference(ctx: _Context) -> int:
     """Rule 2: our reference (what the payer typed as the account) and the amount."""
-    s, i = _lines(), _items()
+    s, i = _lines(ctx), _items(ctx)
     on = and_(i.c.reference == s.c.account_reference, s.c.account_reference != "")
     return _pair_best(ctx, "reference", _candidates(
-        s, i, on, ctx.config.reference_window_seconds, ctx.config.amount_tolerance))
+        ctx, s, i, on, ctx.config.reference_window_seconds, ctx.config.amount_tolerance))
 
 
 def match_by_phone_and_time(ctx: _Context) -> int:
     """Rule 3: the payer's phone, the amount, and a time window."""
-    s, i = _lines(), _items()
+    s, i = _lines(ctx), _items(ctx)
     on = and_(i.c.phone_key == s.c.phone_key, s.c.phone_key.is_not(None))
     return _pair_best(ctx, "phone_time", _candidates(
-        s, i, on, ctx.config.time_window_seconds, ctx.config.amount_tolerance))
+        ctx, s, i, on, ctx.config.time_window_seconds, ctx.config.amount_tolerance))
+
+
+GROUP_PAIRS = "recon_group_pairs"
 
 
 def _group_match(ctx: _Context, rule: str, one: str) -> int:
@@ -524,34 +653,47 @@ def _group_match(ctx: _Context, rule: str, one: str) -> int:
     A group is every open row on the other side with the same reference within
     `group_window` of the single row; it matches when it has two or more rows
     that sum to the single row's amount, and none of them is claimed by another
-    qualifying group.
+    qualifying group. The candidate pairs are computed once into a temporary
+    table, because the grouping reads them four times.
     """
-    s, i = _lines(), _items()
+    s, i = _lines(ctx), _items(ctx)
     on = and_(i.c.reference == s.c.account_reference, s.c.account_reference != "")
-    pairs = _candidates(s, i, on, ctx.config.group_window_seconds, 10**15).subquery("pairs")
-    head, member = (pairs.c.s_id, pairs.c.i_id) if one == "line" else (pairs.c.i_id, pairs.c.s_id)
-    head_amount = func.max(pairs.c.s_amount if one == "line" else pairs.c.i_amount)
-    member_total = func.sum(pairs.c.i_amount if one == "line" else pairs.c.s_amount)
-    groups = (
-        select(head.label("head"))
-        .group_by(head)
-        .having(func.count() >= 2,
-                func.abs(member_total - head_amount) <= ctx.config.amount_tolerance)
-        .subquery("groups")
-    )
-    in_group = pairs.join(groups, groups.c.head == head)
-    claims = (select(member.label("member"))
-              .select_from(in_group).group_by(member).having(func.count() > 1)
-              .subquery("claims"))
-    contested = exists().where(claims.c.member == member)
-    contested_heads = select(head).select_from(pairs.join(claims, claims.c.member == member))
-    chosen = (
-        select(pairs.c.s_id, pairs.c.i_id, pairs.c.s_amount, pairs.c.i_amount)
-        .select_from(in_group)
-        .where(~contested, head.not_in(contested_heads))
-        .subquery("chosen")
-    )
-    return _insert_matches(ctx, rule, chosen)
+    candidates = _candidates(ctx, s, i, on, ctx.config.group_window_seconds, 10**15)
+    _create_temp(ctx.session, GROUP_PAIRS, candidates)
+    _analyze(ctx.session, GROUP_PAIRS)
+    table = Table(GROUP_PAIRS, MetaData(), *(Column(name, BigInteger) for name in
+                                              ("s_id", "i_id", "s_amount", "i_amount")))
+    try:
+        return _insert_matches(ctx, rule, _uncontested_groups(ctx, table, one))
+    finally:
+        ctx.session.execute(text(f"DROP TABLE IF EXISTS {GROUP_PAIRS}"))
+
+
+def _uncontested_groups(ctx: _Context, table: Table, one: str) -> Any:
+    """The pairs of qualifying groups none of whose members another group claims."""
+    def sides(pairs: Any) -> tuple[Any, Any]:
+        return (pairs.c.s_id, pairs.c.i_id) if one == "line" else (pairs.c.i_id, pairs.c.s_id)
+
+    p = table.alias("p")
+    head, member = sides(p)
+    head_amount = func.max(p.c.s_amount if one == "line" else p.c.i_amount)
+    member_total = func.sum(p.c.i_amount if one == "line" else p.c.s_amount)
+    groups = (select(head.label("head")).group_by(head)
+              .having(func.count() >= 2,
+                      func.abs(member_total - head_amount) <= ctx.config.amount_tolerance)
+              .subquery("groups"))
+    q = table.alias("q")
+    q_head, q_member = sides(q)
+    claims = (select(q_member.label("member"))
+              .select_from(q.join(groups, groups.c.head == q_head))
+              .group_by(q_member).having(func.count() > 1).subquery("claims"))
+    r = table.alias("r")
+    r_head, r_member = sides(r)
+    contested_head = exists().select_from(r.join(claims, claims.c.member == r_member)).where(
+        r_head == head)
+    return (select(p.c.s_id, p.c.i_id, p.c.s_amount, p.c.i_amount)
+            .select_from(p.join(groups, groups.c.head == head))
+            .where(~contested_head).subquery("chosen"))
 
 
 def match_one_to_many(ctx: _Context) -> int:
@@ -671,10 +813,10 @@ def find_ledger_without_statement(ctx: _Context) -> int:
     count: the provider may complete a payment a little after we recorded it.
     """
     i = _items()
-    covered = exists().where(
-        StatementImport.first_epoch <= i.c.occurred_epoch,
-        StatementImport.last_epoch - ctx.config.time_window_seconds >= i.c.occurred_epoch,
-    )
+    periods = statement_periods(ctx.session, ctx.config.time_window_seconds)
+    if not periods:
+        return 0
+    covered = or_(*(i.c.occurred_epoch.between(first, last) for first, last in periods))
     rows = select(*_break_row(
         _key(f"{LEDGER_WITHOUT_STATEMENT}:item:", i.c.source, ":", i.c.source_id),
         amount=i.c.amount, receipt=i.c.receipt, intent_id=i.c.intent_id, loan_id=i.c.loan_id,
@@ -682,6 +824,24 @@ def find_ledger_without_statement(ctx: _Context) -> int:
         details=json_object(item_id=i.c.id, source=i.c.source, reference=i.c.reference),
     )).where(_item_open(i), covered)
     return _open_breaks(ctx, LEDGER_WITHOUT_STATEMENT, rows)
+
+
+def statement_periods(session: Session, margin: int) -> list[tuple[int, int]]:
+    """The epochs the imported statements cover, overlapping periods merged.
+
+    Each period ends `margin` seconds early: the provider may complete a payment
+    a little after we recorded it, and it would then be on the next statement.
+    """
+    rows = session.execute(select(StatementImport.first_epoch, StatementImport.last_epoch)
+                           .where(StatementImport.first_epoch.is_not(None))
+                           .order_by(StatementImport.first_epoch)).all()
+    merged: list[tuple[int, int]] = []
+    for first, last in ((int(a), int(b)) for a, b in rows if a is not None and b is not None):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return [(first, last - margin) for first, last in merged if last - margin >= first]
 
 
 def _callback_for(intent: Any) -> ColumnElement[bool]:
@@ -754,20 +914,31 @@ BREAK_FINDERS = (
 
 
 def close_cleared_breaks(ctx: _Context) -> int:
-    """Close open breaks whose statement line or item a later run has matched."""
+    """Close open breaks whose statement line or item this run has matched.
+
+    Only this run's pairs are looked at: a pair made earlier would have cleared
+    its break in its own run, so each run's work stays in proportion to its news.
+    """
     rb = ReconciliationBreak
+    clearable = (STATEMENT_WITHOUT_LEDGER, LEDGER_WITHOUT_STATEMENT, INTENT_WITHOUT_CALLBACK,
+                 STALE_PENDING)
+    if not ctx.session.scalar(select(exists().where(rb.status == OPEN,
+                                                    rb.type.in_(clearable)))):
+        return 0  # a first run over a big statement: nothing to clear, nothing to hash
     m, s, i = ReconMatch.__table__.alias("m"), _lines(), _items()
-    line_matched = exists().select_from(m.join(s, s.c.id == m.c.statement_line_id)).where(
-        m.c.status == MATCHED, s.c.receipt == rb.receipt)
-    item_matched = exists().select_from(m.join(i, i.c.id == m.c.item_id)).where(
-        m.c.status == MATCHED,
-        or_(and_(i.c.intent_id.is_not(None), i.c.intent_id == rb.intent_id),
-            and_(i.c.journal_entry_id.is_not(None), i.c.journal_entry_id == rb.journal_entry_id)))
+    new_pairs = and_(m.c.run_id == ctx.run_id, m.c.status == MATCHED)
+    lines = (select(s.c.receipt).select_from(m.join(s, s.c.id == m.c.statement_line_id))
+             .where(new_pairs))
+    items = select(i.c.intent_id, i.c.journal_entry_id).select_from(
+        m.join(i, i.c.id == m.c.item_id)).where(new_pairs).subquery("items")
+    by_intent = select(items.c.intent_id).where(items.c.intent_id.is_not(None))
+    by_entry = select(items.c.journal_entry_id).where(items.c.journal_entry_id.is_not(None))
     settled = exists().where(PaymentIntent.id == rb.intent_id,
                              PaymentIntent.status.not_in(WAITING))
     cleared = or_(
-        and_(rb.type == STATEMENT_WITHOUT_LEDGER, line_matched),
-        and_(rb.type == LEDGER_WITHOUT_STATEMENT, item_matched),
+        and_(rb.type == STATEMENT_WITHOUT_LEDGER, rb.receipt.in_(lines)),
+        and_(rb.type == LEDGER_WITHOUT_STATEMENT,
+             or_(rb.intent_id.in_(by_intent), rb.journal_entry_id.in_(by_entry))),
         and_(rb.type.in_((INTENT_WITHOUT_CALLBACK, STALE_PENDING)), settled),
     )
     closed = _rows_written(ctx.session, update(rb).where(rb.status == OPEN, cleared).values(

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, func, insert, select
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.clock import utcnow
@@ -70,12 +70,6 @@ class StatementLine(Base):
     """One row of a provider statement; `amount` is signed (paid in positive)."""
 
     __tablename__ = "statement_lines"
-    __table_args__ = (
-        Index("ix_statement_lines_reference", "account_reference"),
-        Index("ix_statement_lines_phone_amount", "phone_key", "amount"),
-        Index("ix_statement_lines_epoch", "completed_epoch"),
-    )
-
     id: Mapped[intpk]
     import_id: Mapped[int] = mapped_column(BigId, ForeignKey("statement_imports.id"), index=True)
     line_no: Mapped[int]
