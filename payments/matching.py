@@ -19,9 +19,8 @@ def normalize_reference(bill_ref: str | None) -> str:
 
 def match_loan(session: Session, bill_ref: str | None) -> Any | None:
     """The loan a BillRefNumber names, by reference or by the borrower's phone; else None."""
-    from lending.queries import current_loan, loan_by_reference
-
     from lending.members import find_member_by_phone
+    from lending.queries import current_loan, loan_by_reference
 
     ref = normalize_reference(bill_ref)
     if not ref:
