@@ -521,10 +521,16 @@ def _temp_table(name: str, like: Any, skip: tuple[str, ...] = ()) -> Table:
                                      if c.name not in skip))
 
 
+def _drop_temp(session: Session, name: str) -> None:
+    # Schema-qualified, so that only ever a temporary table can be dropped here.
+    schema = "pg_temp" if session.get_bind().dialect.name == "postgresql" else "temp"
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.{name}"))
+
+
 def _create_temp(session: Session, name: str, query: Select[Any]) -> None:
     dialect = session.get_bind().dialect
     compiled = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    _drop_temp(session, name)
     session.execute(text(f"CREATE TEMPORARY TABLE {name} AS {compiled}"))
 
 
@@ -552,7 +558,7 @@ def close_work_area(ctx: _Context) -> int:
     saved = _rows_written(ctx.session, insert(ReconMatch).from_select(
         MATCH_COLUMNS, select(*(pairs.c[name] for name in MATCH_COLUMNS))))
     for name in (OPEN_LINES, OPEN_ITEMS, NEW_PAIRS):
-        ctx.session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        _drop_temp(ctx.session, name)
     ctx.area = None
     return saved
 
@@ -666,7 +672,7 @@ def _group_match(ctx: _Context, rule: str, one: str) -> int:
     try:
         return _insert_matches(ctx, rule, _uncontested_groups(ctx, table, one))
     finally:
-        ctx.session.execute(text(f"DROP TABLE IF EXISTS {GROUP_PAIRS}"))
+        _drop_temp(ctx.session, GROUP_PAIRS)
 
 
 def _uncontested_groups(ctx: _Context, table: Table, one: str) -> Any:

@@ -81,7 +81,7 @@ def upgrade() -> None:
         sa.Column("loan_id", sa.BigInteger(), nullable=True),
         sa.Column("duplicate_of", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_recon_items"),
-        sa.UniqueConstraint("source", "source_id", name="uq_recon_items_source"),
+        sa.UniqueConstraint("source", "source_id", name="uq_recon_items_source_source_id"),
     )
     # Matching is hash joins over whole tables (docs/reconciliation.md): receipt,
     # reference, phone and time need no index, and each would slow the snapshot.
@@ -109,7 +109,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_recon_matches"),
         sa.UniqueConstraint("statement_line_id", "item_id",
-                            name="uq_recon_matches_statement_line_id"),
+                            name="uq_recon_matches_statement_line_id_item_id"),
     )
     # No foreign keys and only the indexes the anti-joins need: matches are written a
     # million at a time from joins of rows that exist in the same transaction, and each
