@@ -23,6 +23,7 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -106,29 +107,74 @@ def _client_process(port: int, bodies: list[bytes], threads: int,
         worker.start()
     for worker in workers:
         worker.join()
-    queue.put((latencies, errors))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    queue.put((latencies, errors, usage.ru_utime + usage.ru_stime))
 
 
-def fire(port: int, bodies: list[bytes], clients: int, threads: int) -> dict[str, float]:
-    """POST every body; return the wall-clock rate and latency percentiles."""
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU consumed so far by these processes (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _group_pids(leader: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == leader:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _postgres_backends(db: Database | None) -> list[int]:
+    """Server processes serving this benchmark's database (their CPU is part of the cost)."""
+    if db is None:
+        return []
+    with db.engine.connect() as conn:
+        return [int(pid) for pid in conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()").scalars()]
+
+
+def fire(port: int, bodies: list[bytes], clients: int, threads: int,
+         server_pids: list[int] | None = None, db: Database | None = None) -> dict[str, float]:
+    """POST every body; return the rate, latency percentiles and CPU per callback by part."""
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     procs = [multiprocessing.Process(target=_client_process,
                                      args=(port, bodies[i::clients], threads, queue))
              for i in range(clients)]
+    backends = _postgres_backends(db)
+    cpu_before = _cpu_seconds(server_pids or [])
+    pg_before = _cpu_seconds(backends)
     started = time.perf_counter()
     for proc in procs:
         proc.start()
     results = [queue.get() for _ in procs]
     elapsed = time.perf_counter() - started
+    server_cpu = _cpu_seconds(server_pids or []) - cpu_before
+    postgres_cpu = _cpu_seconds(backends) - pg_before
     for proc in procs:
         proc.join()
-    latencies = sorted(lat for lats, _ in results for lat in lats)
-    errors = [e for _, errs in results for e in errs]
+    latencies = sorted(lat for lats, _, _ in results for lat in lats)
+    errors = [e for _, errs, _ in results for e in errs]
+    client_cpu = sum(cpu for _, _, cpu in results)
     return {
         "requests": len(bodies), "errors": len(errors), "seconds": elapsed,
         "per_second": len(bodies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1],
+        "server_cpu_ms": 1000 * server_cpu / len(bodies),
+        "client_cpu_ms": 1000 * client_cpu / len(bodies),
+        "postgres_cpu_ms": 1000 * postgres_cpu / len(bodies),
     }
 
 
@@ -149,7 +195,8 @@ def start_web(env: dict[str, str], port: int, workers: int, threads: int) -> sub
         [sys.executable, "-m", "gunicorn", "gateway:create_app()", "--bind",
          f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
          "--worker-class", "gthread", "--backlog", "1024", "--keep-alive", "30", "--preload"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -196,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--worker-processes", default="1,2",
                         help="comma-separated numbers of rq workers to time, one batch each")
+    parser.add_argument("--accept-only", action="store_true",
+                        help="time accepting only; the backlog is dropped from the queue")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
 
@@ -214,17 +263,24 @@ def main(argv: list[str] | None = None) -> int:
     web = start_web(env, port, args.web_workers, args.web_threads)
     run = datetime.now().strftime("%H%M%S")
     results: dict[str, object] = {"cores": os.cpu_count(), "web_workers": args.web_workers,
+                                  "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
                                   "web_threads": args.web_threads, "clients": args.clients,
                                   "client_threads": args.threads}
     try:
         fire(port, [_body(f"W{run}", n) for n in range(300)], args.clients, args.threads)
+        server = _group_pids(web.pid)
         _empty_payments_queue(redis_url)
         accepted, processed = [], []
         for i, workers in enumerate(int(n) for n in args.worker_processes.split(",")):
             batch = f"{run}{i}"
             bodies = [_body(batch, n) for n in range(args.requests)]
-            accepted.append(fire(port, bodies, args.clients, args.threads))
-            processed.append(process_backlog(env, db, batch, workers, args.requests))
+            accepted.append(fire(port, bodies, args.clients, args.threads, server, db))
+            if args.accept_only:
+                _empty_payments_queue(redis_url)
+                processed.append({"workers": 0, "processed": 0, "expected": args.requests,
+                                  "per_second": float("nan")})
+            else:
+                processed.append(process_backlog(env, db, batch, workers, args.requests))
         results["accepted"], results["processed"] = accepted, processed
     finally:
         web.terminate()
@@ -245,20 +301,27 @@ def _empty_payments_queue(redis_url: str) -> None:
 
 
 def _report(results: dict) -> str:  # type: ignore[type-arg]
+    cores = results["cores"]
     lines = [
-        f"Machine: {results['cores']} cores; gunicorn {results['web_workers']} workers x "
+        f"Machine: {cores} cores, shared with the load generator (and with whatever else "
+        f"runs: load average {results['load']}). gunicorn {results['web_workers']} workers x "
         f"{results['web_threads']} threads (gthread); load from {results['clients']} client "
-        f"processes x {results['client_threads']} keep-alive connections, same machine.",
+        f"processes x {results['client_threads']} keep-alive connections.",
         "",
-        "| batch | callbacks | accepted/s | p50 ms | p99 ms | errors | rq workers | "
-        "processed/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| batch | callbacks | accepted/s | p50 ms | p99 ms | errors | CPU ms per callback: "
+        "gunicorn / client / PostgreSQL | rq workers | processed/s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for n, (acc, proc) in enumerate(zip(results["accepted"], results["processed"], strict=True)):
         lines.append(
             f"| {n + 1} | {acc['requests']} | {acc['per_second']:.0f} | {acc['p50_ms']:.1f} | "
-            f"{acc['p99_ms']:.1f} | {acc['errors']} | {proc['workers']} | "
+            f"{acc['p99_ms']:.1f} | {acc['errors']} | {acc['server_cpu_ms']:.2f} / "
+            f"{acc['client_cpu_ms']:.2f} / {acc['postgres_cpu_ms']:.2f} | {proc['workers']} | "
             f"{proc['per_second']:.0f} ({proc['processed']}/{proc['expected']}) |")
+    best = min(acc["server_cpu_ms"] + acc["postgres_cpu_ms"] for acc in results["accepted"])
+    lines += ["", f"CPU bound: with the {cores} cores to itself (load generator elsewhere), "
+              f"accepting would top out near {cores * 1000 / best:.0f}/s "
+              f"({best:.2f} ms of gunicorn + PostgreSQL CPU per callback)."]
     return "\n".join(lines)
 
 

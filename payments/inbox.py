@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
@@ -129,14 +129,17 @@ def _store_unreadable(
 
 _TABLE = cast(Table, CallbackInbox.__table__)
 _KEY = ["provider", "kind", "external_id"]
-# Built once: this INSERT is the hot path, and rebuilding a statement per request costs
-# more CPU than sending it. Core, not ORM, for the same reason.
-_INSERT = {
-    "postgresql": postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=_KEY)
-    .returning(_TABLE.c.id),
-    "sqlite": sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=_KEY)
-    .returning(_TABLE.c.id),
-}
+_COLUMNS = ("provider", "kind", "external_id", "raw", "remote_addr", "received_at", "status",
+            "attempts", "error")
+# The callback hot path. On PostgreSQL the INSERT goes to the driver as written: building and
+# compiling a statement per request costs more CPU than PostgreSQL spends on it. psycopg
+# takes the aware `received_at` as timestamptz, as the UTCDateTime column would.
+_PG_INSERT = (
+    f"INSERT INTO callback_inbox ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join(f'%({c})s' for c in _COLUMNS)}) "
+    "ON CONFLICT (provider, kind, external_id) DO NOTHING RETURNING id"
+)
+_INSERT = sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=_KEY).returning(_TABLE.c.id)
 
 
 def _insert(
@@ -149,9 +152,11 @@ def _insert(
         remote_addr=(remote_addr or "")[:45] or None, received_at=utcnow(), status=status,
         attempts=0, error=error,
     )
-    dialect = session.get_bind().dialect.name
-    new_id = session.execute(_INSERT["postgresql" if dialect == "postgresql" else "sqlite"],
-                             values).scalar()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        new_id = connection.exec_driver_sql(_PG_INSERT, values).scalar()
+    else:
+        new_id = connection.execute(_INSERT, values).scalar()
     if new_id is not None:
         return Stored(int(new_id), True)
     existing = session.scalar(select(CallbackInbox.id).where(

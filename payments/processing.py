@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from rq import Queue
+from rq import Queue, Retry
 from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from core import runtime
 from core.clock import as_utc, utcnow
-from core.jobs import default_retry, enqueue_quietly
+from core.jobs import enqueue_quietly
 from payments.breaks import record_break
 from payments.config import config
 from payments.matching import match_loan
@@ -139,6 +139,10 @@ def _slow_down_for_tests() -> None:
         time.sleep(delay)
 
 
+HOT_RETRY = Retry(max=3)
+"""Retry for the per-callback job: quick re-runs only; the sweeper is the slow retry."""
+
+
 def enqueue_processing(inbox_id: int, *, job_id: str | None = None) -> None:
     """Queue `process_callback` for a committed inbox row (never fails the caller)."""
     if job_id is not None:
@@ -148,7 +152,7 @@ def enqueue_processing(inbox_id: int, *, job_id: str | None = None) -> None:
         # The callback hot path: one Redis round trip instead of rq's two.
         pipe = runtime.current().redis.pipeline()
         Queue(QUEUE, connection=runtime.current().redis).enqueue_call(
-            process_callback, args=(inbox_id,), retry=default_retry(), pipeline=pipe)
+            process_callback, args=(inbox_id,), retry=HOT_RETRY, pipeline=pipe)
         pipe.execute()
     except Exception:  # noqa: BLE001 - the row is committed; the sweeper re-enqueues it
         logger.warning("enqueue of callback %s failed; the sweeper will pick it up", inbox_id,
