@@ -3,6 +3,7 @@
     createdb -h 127.0.0.1 -U postgres mkopo_payments_bench
     DATABASE_URL=postgresql://postgres@127.0.0.1/mkopo_payments_bench \\
     REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/callbacks_bench.py
+    # or, on a machine whose Redis others use too: … bench/callbacks_bench.py --private-redis
 
 Starts gunicorn (gthread) on 127.0.0.1, fires a bounded number of distinct
 C2B confirmations at `/mpesa/<token>/c2b/confirmation` from client processes
@@ -243,14 +244,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--worker-processes", default="1,2",
                         help="comma-separated numbers of rq workers to time, one batch each")
+    parser.add_argument("--private-redis", action="store_true",
+                        help="start a throwaway redis-server on loopback instead of REDIS_URL "
+                             "(on a shared machine, others may flush a shared database)")
     parser.add_argument("--accept-only", action="store_true",
                         help="time accepting only; the backlog is dropped from the queue")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
 
     database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
+    private_redis = _start_private_redis() if args.private_redis else None
+    if private_redis is not None:
+        redis_url = private_redis[1]
     if not database_url.startswith("postgres") or not redis_url:
-        raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
+        raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL (or --private-redis)")
     _check_loopback(database_url, "DATABASE_URL")
     _check_loopback(redis_url, "REDIS_URL")
     sqlalchemy_url = normalize_database_url(database_url)
@@ -286,11 +293,31 @@ def main(argv: list[str] | None = None) -> int:
         web.terminate()
         web.wait(timeout=30)
         db.dispose()
+        if private_redis is not None:
+            private_redis[0].terminate()
+            private_redis[0].wait(timeout=30)
     report = _report(results)
     print(report)
     if args.write_docs:
         _write_docs(report)
     return 0
+
+
+def _start_private_redis() -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
+    """A redis-server of our own on a free loopback port, nothing written to disk."""
+    port = _free_port()
+    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port),
+                             "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("redis-server did not start")
 
 
 def _empty_payments_queue(redis_url: str) -> None:
