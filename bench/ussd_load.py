@@ -772,7 +772,18 @@ def cpu_line(result: Result) -> str:
     return (f"CPU ms/request: gunicorn {use.workers / n * 1000:.2f}, postgres "
             f"{use.postgres / n * 1000:.2f}, redis {use.redis / n * 1000:.2f}, load generator "
             f"{use.client / n * 1000:.2f}; machine {use.machine / use.capacity:.0%} busy of "
-            f"{cores:.0f} CPUs, {max(use.machine - ours, 0) / use.capacity:.0%} by other work")
+            f"{cores:.0f} CPUs, {max(use.machine - ours, 0) / use.capacity:.0%} by other work"
+            f"\n{'':<26} at {ours / n * 1000:.2f} CPU ms/request in all, these {cores:.0f} CPUs "
+            f"alone would serve ~{dedicated(result):.0f} req/s")
+
+
+def dedicated(result: Result) -> float:
+    """Requests per second if the machine ran only this bench: its CPUs over our CPU cost."""
+    use = result.cpu
+    if use is None or not result.requests or not result.wall:
+        return float("nan")
+    ours = use.workers + use.postgres + use.redis + use.client
+    return result.requests / ours * (use.capacity / result.wall) if ours else float("nan")
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -892,7 +903,8 @@ def main(argv: list[str] | None = None) -> int:
             ussd = start("gateway:create_app()", workers, threads, "ussd.log")
             u = measure(f"ussd closed {tag}", ussd, args.closed_seconds, None, check=True)
             stop_all()
-            print(f"{'':<26} ussd/bare throughput {u.throughput / b.throughput:.0%}", flush=True)
+            print(f"{'':<26} ussd/bare throughput {u.throughput / b.throughput:.0%} measured, "
+                  f"{dedicated(u) / dedicated(b):.0%} by CPU cost", flush=True)
             closed.append((u, b))
 
         best = max(range(len(closed)), key=lambda i: closed[i][0].throughput)
@@ -915,7 +927,9 @@ def main(argv: list[str] | None = None) -> int:
     for u, b in closed:
         for line in rows(b)[:1] + rows(u):
             print(line)
-        print(f"{'':<26} ussd/bare throughput {u.throughput / b.throughput:.0%}")
+        print(f"{'':<26} ussd/bare throughput {u.throughput / b.throughput:.0%} measured, "
+              f"{dedicated(u) / dedicated(b):.0%} by CPU cost (~{dedicated(u):.0f} vs "
+              f"~{dedicated(b):.0f} req/s on these CPUs alone)")
     if realistic is not None:
         for line in rows(realistic):
             print(line)
