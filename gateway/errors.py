@@ -36,10 +36,11 @@ def _unexpected_error(exc: Exception) -> Response | tuple[Response, int]:
     return Response("500 Internal Server Error\n", status=500, mimetype="text/plain")
 
 
-def _data_the_database_refused(exc: DataError) -> Response | tuple[Response, int]:
+def _data_the_database_refused(exc: DataError | OverflowError) -> Response | tuple[Response, int]:
     """A value the database cannot hold (out of range, bad encoding) is the caller's error."""
+    cause = getattr(exc, "orig", exc)
     logger.warning("database refused a value on %s %s: %s", request.method, request.path,
-                   type(exc.orig).__name__)
+                   type(cause).__name__)
     return _http_error(BadRequest("A value in the request is out of range or malformed."))
 
 
@@ -69,5 +70,7 @@ def init_url_converters(app: Flask) -> None:
 def init_app(app: Flask) -> None:
     app.before_request(_refuse_nul_bytes)
     app.register_error_handler(DataError, _data_the_database_refused)
+    # SQLite's driver raises a bare OverflowError for integers beyond 64 bits.
+    app.register_error_handler(OverflowError, _data_the_database_refused)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -140,3 +140,10 @@ def test_an_opt_out_without_a_usable_number_records_nothing(client, session, for
                                                             ) -> None:
     assert client.post("/sms/opt-out", data=form).status_code == status
     assert count(session, SmsOptOut) == 0
+
+
+def test_a_retry_count_beyond_64_bits_is_a_400_not_a_crash(client) -> None:
+    response = client.post("/sms/delivery-reports", data={
+        "id": "ATXid_huge", "status": "Failed", "phoneNumber": "+254711000101",
+        "networkCode": "63902", "failureReason": "UserInBlacklist", "retryCount": "9" * 30})
+    assert response.status_code == 400
