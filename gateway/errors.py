@@ -45,7 +45,13 @@ def _data_the_database_refused(exc: DataError | OverflowError) -> Response | tup
 
 
 def _refuse_nul_bytes() -> Response | tuple[Response, int] | None:
-    """NUL never belongs in a phone's text, and PostgreSQL text cannot store it."""
+    """NUL never belongs in a phone's text, and PostgreSQL text cannot store it.
+
+    /ussd is the exception: whatever a phone user types gets a screen, never an error
+    status, so the USSD view drops NULs itself.
+    """
+    if request.path == "/ussd":
+        return None
     values = [*request.args.values(), request.path]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         values += list(request.form.values())

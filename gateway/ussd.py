@@ -101,7 +101,9 @@ def parse_request(form: Mapping[str, str]) -> UssdRequest:
         service_code=_required(form, "serviceCode", 40),
         phone=_phone(form),
         network_code=form.get("networkCode", "").strip()[:20],
-        text=form["text"],  # never cut: the path must extend the last one (engine caps it)
+        # never cut: the path must extend the last one (the engine caps it); a NUL is no
+        # character a handset can type, and no database column can hold it
+        text=form["text"].replace("\x00", ""),
     )
 
 
