@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc, utcnow
@@ -316,16 +317,16 @@ def park_in_suspense(session: Session, *, amount: int, receipt: str, at: datetim
 
 def entry_funded_by(session: Session, receipt: str) -> ledger.JournalEntry | None:
     """The journal entry a customer payment (by M-Pesa receipt or key) was posted as."""
-    keys = [f"suspense:{receipt}", f"repayment:{receipt}", f"deposit:{receipt}"]
-    entry = session.scalar(select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(keys)))
-    if entry is not None:
-        return entry
-    intent = session.scalar(select(PaymentIntent).where(PaymentIntent.receipt == receipt))
-    if intent is None or intent.checkout_request_id is None:
-        return None
-    checkout = intent.checkout_request_id
-    return session.scalar(select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(
-        [f"repayment:{checkout}", f"deposit:{checkout}", f"suspense:{checkout}"])))
+    # One query for the direct keys and for those of the STK intent that got this receipt.
+    checkout = (select(PaymentIntent.checkout_request_id)
+                .where(PaymentIntent.receipt == receipt).scalar_subquery())
+    keys: list[Any] = [f"{prefix}{receipt}" for prefix in _FUNDING_PREFIXES]
+    keys += [literal(prefix) + checkout for prefix in _FUNDING_PREFIXES]
+    return session.scalar(select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(keys))
+                          .order_by(ledger.JournalEntry.id).limit(1))
+
+
+_FUNDING_PREFIXES = ("suspense:", "repayment:", "deposit:")
 
 
 def reverse_payment(session: Session, *, original_receipt: str, amount: int, receipt: str,
