@@ -23,7 +23,7 @@ from core import outbox, runtime
 from core.clock import utcnow
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from payments import ledger
-from payments.accounts import WITHDRAWALS_IN_FLIGHT
+from payments.accounts import withdrawals_in_flight
 from payments.config import config
 from payments.ledger import credit, debit, lender_wallet
 from payments.models import (
@@ -197,7 +197,8 @@ def request_withdrawal(
         intent.originator_conversation_id = f"mkopo-wd-{intent.id}"
         ledger.post(
             session, f"withdrawal-hold:{intent.id}", "withdrawal_hold",
-            [debit(lender_wallet(member_id), amount), credit(WITHDRAWALS_IN_FLIGHT, amount)],
+            [debit(lender_wallet(member_id), amount),
+             credit(withdrawals_in_flight(member_id), amount)],
             currency=intent.currency, member_id=member_id,
             description="Withdrawal to M-Pesa requested", meta={"intent_id": intent.id},
         )

@@ -47,8 +47,8 @@ from payments.models import (
     PaymentIntent,
 )
 from payments.providers import CallbackEvent, MalformedCallback, parse_callback
+from payments.settlement import BREAK as SETTLED_BREAK
 from payments.settlement import (
-    APPLIED,
     SETTLEABLE,
     booked_elsewhere,
     float_inflow,
@@ -59,7 +59,6 @@ from payments.settlement import (
     settle_payout_failure,
     settle_payout_success,
 )
-from payments.settlement import BREAK as SETTLED_BREAK
 from payments.status import schedule_status_query
 
 logger = logging.getLogger(__name__)
@@ -418,4 +417,5 @@ def requeue_stuck(older_than: timedelta = timedelta(seconds=60), limit: int = 50
     return len(rows)
 
 
-__all__ = ["APPLIED", "ROUTES", "enqueue_after_commit", "process_callback", "requeue_stuck"]
+__all__ = ["ROUTES", "enqueue_after_commit", "enqueue_processing", "process_callback",
+           "requeue_stuck"]

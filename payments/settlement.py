@@ -35,7 +35,7 @@ from core.clock import as_utc, utcnow
 from core.money import Money
 from lending.autolend import request_autolend
 from payments import ledger
-from payments.accounts import WITHDRAWALS_IN_FLIGHT
+from payments.accounts import withdrawals_in_flight
 from payments.breaks import record_break
 from payments.ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit, lender_wallet
 from payments.models import (
@@ -252,7 +252,7 @@ def settle_payout_success(
     elif intent.kind == WITHDRAWAL:
         ledger.post(
             session, f"withdrawal:{intent.id}", "wallet_withdrawal",
-            [debit(WITHDRAWALS_IN_FLIGHT, intent.amount),
+            [debit(withdrawals_in_flight(_member(intent)), intent.amount),
              credit(MOBILE_MONEY_FLOAT, intent.amount)],
             currency=intent.currency, member_id=intent.member_id, occurred_at=at,
             description="Withdrawal paid to M-Pesa", meta={"receipt": receipt,
@@ -293,7 +293,7 @@ def undo_payout(session: Session, intent: PaymentIntent, *, reason: str) -> None
     elif intent.kind == WITHDRAWAL:
         ledger.post(
             session, f"withdrawal-release:{intent.id}", "withdrawal_release",
-            [debit(WITHDRAWALS_IN_FLIGHT, intent.amount),
+            [debit(withdrawals_in_flight(_member(intent)), intent.amount),
              credit(lender_wallet(_member(intent)), intent.amount)],
             currency=intent.currency, member_id=intent.member_id,
             description="Withdrawal not paid; back to the wallet",

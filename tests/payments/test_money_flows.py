@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from core.outbox import MAX_ATTEMPTS
 from lending.models import Loan, Repayment
 from payments import intents, simulator
-from payments.accounts import WITHDRAWALS_IN_FLIGHT
+from payments.accounts import withdrawals_in_flight
 from payments.config import overridden
 from payments.intents import PaymentError
 from payments.ledger import SUSPENSE, InsufficientFunds, lender_wallet
@@ -417,14 +417,14 @@ def test_a_withdrawal_is_held_at_request_and_paid_once(session, loans, worker, b
     intent = intents.request_withdrawal(session, member_id=lender.id, phone=lender.phone,
                                         amount=300_000, idempotency_key="wd-1")
     assert books.balance(lender_wallet(lender.id)) == 200_000
-    assert books.balance(WITHDRAWALS_IN_FLIGHT) == 300_000
+    assert books.balance(withdrawals_in_flight(lender.id)) == 300_000
     with pytest.raises(InsufficientFunds):  # the held money cannot be withdrawn again
         intents.request_withdrawal(session, member_id=lender.id, phone=lender.phone,
                                    amount=300_000, idempotency_key="wd-2")
     session.commit()
     worker.run()
     assert books.intent(intent.id).status == "succeeded"
-    assert books.balance(WITHDRAWALS_IN_FLIGHT) == 0
+    assert books.balance(withdrawals_in_flight(lender.id)) == 0
     assert books.balance(lender_wallet(lender.id)) == 200_000
     books.assert_sound()
 
@@ -438,7 +438,7 @@ def test_a_failed_withdrawal_goes_back_to_the_wallet(session, loans, worker, boo
     worker.run()
     assert books.intent(intent.id).status == "failed"
     assert books.balance(lender_wallet(lender.id)) == 500_000
-    assert books.balance(WITHDRAWALS_IN_FLIGHT) == 0
+    assert books.balance(withdrawals_in_flight(lender.id)) == 0
     assert [item.type for item in books.breaks()] == ["payout_failed"]
     books.assert_sound()
 
