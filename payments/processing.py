@@ -152,13 +152,25 @@ def enqueue_processing(inbox_id: int, *, job_id: str | None = None) -> None:
         return
     try:
         # The callback hot path: one Redis round trip instead of rq's two.
-        pipe = runtime.current().redis.pipeline()
-        Queue(QUEUE, connection=runtime.current().redis).enqueue_call(
-            process_callback, args=(inbox_id,), retry=HOT_RETRY, pipeline=pipe)
+        queue = _queue()
+        pipe = queue.connection.pipeline()
+        queue.enqueue_call(process_callback, args=(inbox_id,), retry=HOT_RETRY, pipeline=pipe)
         pipe.execute()
     except Exception:  # noqa: BLE001 - the row is committed; the sweeper re-enqueues it
         logger.warning("enqueue of callback %s failed; the sweeper will pick it up", inbox_id,
                        exc_info=True)
+
+
+_queues: dict[int, Queue] = {}
+
+
+def _queue() -> Queue:
+    """The payments queue on this process's Redis, built once (not per callback)."""
+    redis = runtime.current().redis
+    queue = _queues.get(id(redis))
+    if queue is None:
+        queue = _queues[id(redis)] = Queue(QUEUE, connection=redis)
+    return queue
 
 
 def enqueue_after_commit(session: Session, inbox_id: int) -> None:
