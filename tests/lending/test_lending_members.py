@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 
 from lending import members
 from lending.errors import LendingError
@@ -89,6 +90,23 @@ def test_the_lock_survives_a_new_session(lending, runtime) -> None:
     lending.session.flush()
     with runtime.db.session() as other:
         assert members.check_pin(other, member.id, "4821").locked_until is not None
+
+
+def test_a_pin_hashed_with_older_parameters_is_upgraded_by_the_next_right_pin(
+        lending, monkeypatch) -> None:
+    older = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
+    monkeypatch.setattr(members, "PIN_HASHER", older)
+    member = register(lending.session)
+    old_hash = member.pin_hash
+    current = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(members, "PIN_HASHER", current)
+
+    assert not members.check_pin(lending.session, member.id, "0000").ok
+    assert member.pin_hash == old_hash  # a wrong PIN changes nothing
+    assert members.check_pin(lending.session, member.id, "4821").ok
+    assert member.pin_hash != old_hash
+    assert not current.check_needs_rehash(member.pin_hash)
+    assert members.check_pin(lending.session, member.id, "4821").ok
 
 
 def test_changing_the_pin_needs_the_old_one(lending) -> None:
