@@ -37,6 +37,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from sqlalchemy import func, select  # noqa: E402
 
@@ -62,11 +63,13 @@ def _check_loopback(url: str, what: str) -> None:
         raise SystemExit(f"{what} must be on the loopback interface, not {host!r}")
 
 
-def _body(run: str, n: int) -> bytes:
+def _body(run: str, n: int, references: list[str] | None = None) -> bytes:
+    """A C2B confirmation: a repayment of one of `references` round robin, else unmatched."""
+    reference = references[n % len(references)] if references else f"NOLOAN{n % 97}"
     return json.dumps({
         "TransactionType": "Pay Bill", "TransID": f"B{run}{n:07d}",
-        "TransTime": "20261128101502", "TransAmount": "500.00",
-        "BusinessShortCode": "600981", "BillRefNumber": f"NOLOAN{n % 97}",
+        "TransTime": "20261128101502", "TransAmount": "100.00" if references else "500.00",
+        "BusinessShortCode": "600981", "BillRefNumber": reference,
         "InvoiceNumber": "", "OrgAccountBalance": "184230.00", "ThirdPartyTransID": "",
         "MSISDN": "25471****101", "FirstName": "Bench", "MiddleName": "", "LastName": "",
     }).encode()
@@ -274,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
                              "(on a shared machine, others may flush a shared database)")
     parser.add_argument("--accept-only", action="store_true",
                         help="time accepting only; the backlog is dropped from the queue")
+    parser.add_argument("--loans", type=int, default=0,
+                        help="seed this many running loans (5 lenders each) and make every "
+                             "callback a KES 100 repayment of one of them; 0: unmatched "
+                             "payments, parked in suspense")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
 
@@ -289,12 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     upgrade(sqlalchemy_url)
     db = Database(sqlalchemy_url)
     _empty_payments_queue(redis_url)
+    references = _seed_loans(redis_url, args.loans) if args.loans else None
 
     port = _free_port()
     env = _env(database_url, redis_url, port)
     web = start_web(env, port, args.web_workers, args.web_threads)
     run = datetime.now().strftime("%H%M%S")
     results: dict[str, object] = {"cores": os.cpu_count(), "web_workers": args.web_workers,
+                                  "loans": args.loans,
                                   "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
                                   "web_threads": args.web_threads, "clients": args.clients,
                                   "client_threads": args.threads}
@@ -305,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         accepted, processed = [], []
         for i, workers in enumerate(int(n) for n in args.worker_processes.split(",")):
             batch = f"{run}{i}"
-            bodies = [_body(batch, n) for n in range(args.requests)]
+            bodies = [_body(batch, n, references) for n in range(args.requests)]
             accepted.append(fire(port, bodies, args.clients, args.threads, server, db))
             if args.accept_only:
                 _empty_payments_queue(redis_url)
@@ -326,6 +335,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_docs:
         _write_docs(report)
     return 0
+
+
+def _seed_loans(redis_url: str, count: int) -> list[str]:
+    """Running loans through the real services (as bench/ledger_bench.py builds them)."""
+    import random
+
+    import ledger_bench
+    from argon2 import PasswordHasher
+
+    from core import runtime
+    from core.runtime import Runtime
+    from core.settings import Settings
+    from lending import members
+    from lending.models import Loan
+
+    os.environ["REDIS_URL"] = redis_url
+    rt = runtime.configure(Runtime(Settings.from_env()))
+    members.PIN_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    began = time.perf_counter()
+    ids = ledger_bench.set_up(rt.db, random.randrange(10_000), count)
+    with rt.db.transaction() as session:
+        references = list(session.scalars(select(Loan.reference).where(Loan.id.in_(ids))))
+    rt.db.dispose()
+    print(f"seeded {count} running loans in {time.perf_counter() - began:.0f} s", flush=True)
+    return references
 
 
 def _start_private_redis() -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
@@ -359,6 +393,12 @@ def _report(results: dict) -> str:  # type: ignore[type-arg]
         f"runs: load average {results['load']}). gunicorn {results['web_workers']} workers x "
         f"{results['web_threads']} threads (gthread); load from {results['clients']} client "
         f"processes x {results['client_threads']} keep-alive connections.",
+        "",
+        ("Every callback is a KES 100 repayment of one of "
+         f"{results['loans']} running loans (5 lenders each): allocation, the ledger entry, "
+         "lenders' shares, the receipt queued." if results["loans"] else
+         "Every callback is a payment with an unknown account number: parked in suspense, "
+         "a reconciliation break."),
         "",
         "| batch | callbacks | accepted/s | p50 ms | p99 ms | errors | CPU ms per callback: "
         "gunicorn / client / PostgreSQL | rq workers | processed/s |",

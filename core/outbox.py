@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, String, Text, event, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Index, String, Text, event, inspect, select
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from core import runtime
 from core.clock import utcnow
@@ -89,13 +89,19 @@ def add(
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed_items(session: Session) -> None:
     for item in session.info.pop("outbox_new", []):
-        if item.id is not None:
-            enqueue_quietly(dispatch, item.id, queue=item.queue, job_id=f"outbox-{item.id}")
+        state = inspect(item)
+        # An item added inside a savepoint that was rolled back has left the session.
+        if item in session and state.identity is not None:
+            item_id = state.identity[0]
+            enqueue_quietly(dispatch, item_id, queue=item.queue, job_id=f"outbox-{item_id}")
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back_items(session: Session) -> None:
-    session.info.pop("outbox_new", None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back_items(session: Session, previous: SessionTransaction) -> None:
+    # Only the rollback of the whole transaction loses every item; a savepoint's rollback
+    # loses just its own, which `_enqueue_committed_items` finds out of the session.
+    if previous.parent is None:
+        session.info.pop("outbox_new", None)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -8,6 +8,7 @@ HANDLER_MODULES = (
     "payments.outbound",
     "messaging.outbound",
     "lending.sms_port",
+    "lending.notifications",
     "lending.autolend",
 )
 

@@ -1,5 +1,8 @@
 """The SMS a lending event sends, recorded in the same transaction as the event.
 
+A repayment records one outbox item instead, and its messages are written by a
+job right after the money commits (see `repayment_recorded`).
+
 Each message goes only to the member it concerns (amounts owed never reach
 anyone else) and is keyed by the event, so replaying an event never sends twice.
 """
@@ -11,7 +14,9 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from core import outbox
 from core.money import Money
+from core.outbox import OutboxItem, handles
 from lending.models import Loan, LoanFunding, Member, Repayment
 from messaging.outbound import queue_sms
 from payments import ledger
@@ -65,31 +70,63 @@ def loan_disbursed(session: Session, loan: Loan, installment: int, first_due: da
     )
 
 
+REPAYMENT_MESSAGES = "lending.repayment_sms"
+
+
 def repayment_recorded(
     session: Session, loan: Loan, repayment: Repayment, next_due: tuple[date, int] | None,
     lender_totals: dict[int, int],
 ) -> None:
-    """The borrower's receipt (or thanks for a repaid loan), then each lender's credit."""
+    """Queue the borrower's receipt and each lender's credit, to be written after commit.
+
+    A repayment is a money transaction that locks its loan: writing one SMS for
+    the borrower and one per lender inside it (each looked up, rendered, checked
+    against opt-outs and queued) would keep it open for several times longer
+    than the money takes. So the transaction records one outbox item, with what
+    was true at that moment (which message, the next due date, each lender's
+    share); a job writes the messages from it, once per repayment.
+    """
+    if loan.status == "repaid":
+        message = "loan_repaid"
+    elif repayment.overpayment >= 100:  # a few cents over (M-Pesa moves whole shillings)
+        message = "overpayment"
+    elif next_due is not None:
+        message = "repayment_receipt"
+    else:
+        message = None
+    outbox.add(session, REPAYMENT_MESSAGES, f"repayment-sms:{repayment.id}", {
+        "repayment_id": repayment.id,
+        "message": message,
+        "next_due": None if next_due is None else [next_due[0].isoformat(), next_due[1]],
+        "lenders": {str(lender): share for lender, share in sorted(lender_totals.items())
+                    if share > 0},
+    }, queue="sms")
+
+
+@handles(REPAYMENT_MESSAGES)
+def write_repayment_messages(session: Session, item: OutboxItem) -> None:
+    payload = item.payload
+    repayment = session.get_one(Repayment, payload["repayment_id"])
+    loan = session.get_one(Loan, repayment.loan_id)
     key = f"repayment:{repayment.id}"
     amount = _money(repayment.amount, loan)
-    if loan.status == "repaid":
+    if payload["message"] == "loan_repaid":
         _to_borrower(session, loan, "loan_repaid", key,
                      credit_limit=_money(loan.borrower.credit_limit, loan))
-    elif repayment.overpayment >= 100:  # a few cents over (M-Pesa moves whole shillings)
+    elif payload["message"] == "overpayment":
         _to_borrower(session, loan, "overpayment", key, amount=amount,
                      excess=_money(repayment.overpayment, loan))
-    elif next_due is not None:
+    elif payload["message"] == "repayment_receipt":
         from lending.queries import balance_summary  # queries reads the ledger, as we do
 
         owed = balance_summary(session, loan.borrower_id)
+        next_date = date.fromisoformat(payload["next_due"][0])
         _to_borrower(session, loan, "repayment_receipt", key, amount=amount,
                      balance=_money(owed.outstanding, loan),
                      next_amount=_money(owed.next_due_amount, loan),
-                     next_date=owed.next_due_date or next_due[0])
-    for lender_id, share in sorted(lender_totals.items()):
-        if share <= 0:
-            continue
-        lender = session.get_one(Member, lender_id)
+                     next_date=owed.next_due_date or next_date)
+    for lender_id, share in payload["lenders"].items():
+        lender = session.get_one(Member, int(lender_id))
         wallet = ledger.balance(session, ledger.lender_wallet(lender.id))
         queue_sms(session, lender.phone, "lender_repayment_received", lender.language,
                   {"reference": loan.reference, "amount": _money(share, loan),

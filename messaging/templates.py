@@ -100,8 +100,8 @@ TEMPLATES: dict[str, Template] = {
            "taken. Try again: Paybill {paybill}, account {reference}.",
            reference=REFERENCE, amount=MONEY),
         _t("overpayment",
-           "Received {amount} for loan {reference}, thank you. You paid {excess} more than "
-           "you owed; we will return it to your M-Pesa.",
+           "Received {amount} for loan {reference}, thank you. {excess} more than was due is "
+           "kept as credit for your next installment.",
            reference=REFERENCE, amount=MONEY, excess=MONEY),
         _t("loan_repaid",
            "Congratulations {first_name}! Loan {reference} is fully repaid. Thank you. "

@@ -2,9 +2,15 @@
 
 Every movement is one balanced journal entry (postings sum to zero per
 currency) under a unique idempotency key. Postings are append-only; a
-correction is a reversing entry. Each account carries a cached balance,
-updated in the same statement that takes its row lock and checked against the
-postings by `verify()`; the trial balance sums to zero.
+correction is a reversing entry; the trial balance sums to zero.
+
+Balances are derived from the postings. Only an account that may never be
+overdrawn (a lender's wallet, a borrower's credit, the lenders' participation
+in a loan) keeps a running balance on its row: it is updated in the statement
+that takes the row lock, so two withdrawals cannot both spend the same money,
+and `verify()` checks it against the postings. Every other account (the float,
+income, suspense, a loan's receivables) is only ever appended to, so postings
+to the float from different loans never wait for one another.
 
 Sign convention: a posting's amount is positive for a debit and negative for
 a credit, in integer minor units. Assets and expenses carry debit (positive)
@@ -28,11 +34,19 @@ from sqlalchemy import (
     Index,
     String,
     func,
+    insert,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import (
+    Mapped,
+    Session,
+    make_transient_to_detached,
+    mapped_column,
+    relationship,
+)
 
 from core.clock import utcnow
 from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, intpk
@@ -74,12 +88,10 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3))
     name: Mapped[str] = mapped_column(String(200), default="")
     no_overdraft: Mapped[bool] = mapped_column(default=False)
-    balance: Mapped[MinorUnits] = mapped_column(default=0)
+    # The running balance (signed, debit positive) of a no-overdraft account; NULL for the
+    # others, whose balance is the sum of their postings (see `balance`).
+    balance: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
-
-    @property
-    def normal_balance(self) -> int:
-        return normal_balance(self.kind, self.balance)
 
 
 class JournalEntry(Base):
@@ -180,20 +192,31 @@ def borrower_credit(member_id: int) -> AccountSpec:
 
 def get_account(session: Session, spec: AccountSpec, currency: str) -> Account:
     """The account for `spec`, created on first use (safely under concurrency)."""
-    account = session.scalar(select(Account).where(Account.code == spec.code))
-    if account is not None:
-        return account
+    return _accounts(session, [spec], currency)[spec.code]
+
+
+def _accounts(session: Session, specs: Iterable[AccountSpec], currency: str) -> dict[str, Account]:
+    """The accounts for `specs` by code, in one query; missing ones are created."""
+    wanted = {spec.code: spec for spec in specs}
+    found = {account.code: account for account in session.scalars(
+        select(Account).where(Account.code.in_(wanted)))}
+    for code in wanted.keys() - found.keys():
+        found[code] = _create_account(session, wanted[code], currency)
+    return found
+
+
+def _create_account(session: Session, spec: AccountSpec, currency: str) -> Account:
     try:
         with session.begin_nested():
             account = Account(
                 code=spec.code, kind=spec.kind, currency=currency, name=spec.name,
-                no_overdraft=spec.no_overdraft, balance=0, created_at=utcnow(),
+                no_overdraft=spec.no_overdraft, balance=0 if spec.no_overdraft else None,
+                created_at=utcnow(),
             )
             session.add(account)
     except IntegrityError:
-        account = session.scalar(select(Account).where(Account.code == spec.code))
-        if account is None:  # pragma: no cover - the conflicting insert must be visible now
-            raise
+        # A concurrent transaction created it first; its row is visible now.
+        account = session.scalars(select(Account).where(Account.code == spec.code)).one()
     return account
 
 
@@ -222,28 +245,41 @@ def post(
     if not netted:
         raise LedgerError(f"{kind} {key}: nothing to post")
 
-    existing = session.scalar(select(JournalEntry).where(JournalEntry.key == key))
-    if existing is not None:
-        return _same_or_conflict(existing, netted)
-
-    accounts = {spec.code: get_account(session, spec, currency) for spec in netted}
-    try:
-        with session.begin_nested():
-            entry = JournalEntry(
-                key=key, kind=kind, description=description[:300], loan_id=loan_id,
-                member_id=member_id, meta=dict(meta or {}), reverses_id=reverses_id,
-                occurred_at=occurred_at or utcnow(), created_at=utcnow(),
-            )
-            session.add(entry)
-            session.flush()
-    except IntegrityError:
-        # A concurrent transaction posted the same key first: ours is the duplicate.
-        existing = session.scalar(select(JournalEntry).where(JournalEntry.key == key))
-        if existing is None:
-            raise
+    accounts = _accounts(session, netted, currency)
+    for account in accounts.values():
+        if account.currency != currency:
+            raise LedgerError(f"{account.code} is in {account.currency}, not {currency}")
+    entry = _insert_entry(session, dict(
+        key=key, kind=kind, description=description[:300], loan_id=loan_id,
+        member_id=member_id, meta=dict(meta or {}), reverses_id=reverses_id,
+        occurred_at=occurred_at or utcnow(), created_at=utcnow(),
+    ))
+    if entry is None:
+        # Posted before (or by a concurrent transaction that committed first).
+        existing = session.scalars(select(JournalEntry).where(JournalEntry.key == key)).one()
         return _same_or_conflict(existing, netted)
 
     _apply_postings(session, entry, accounts, netted, currency)
+    return entry
+
+
+def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | None:
+    """INSERT … ON CONFLICT (key) DO NOTHING: the new entry, or None if the key was taken.
+
+    On PostgreSQL a concurrent insert of the same key makes this one wait for
+    that transaction and then do nothing, so no savepoint is needed.
+    """
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new_id = session.scalar(upsert(JournalEntry).values(values)
+                            .on_conflict_do_nothing(index_elements=["key"])
+                            .returning(JournalEntry.id))
+    if new_id is None:
+        return None
+    # The row is exactly `values`: attach it to the session without reading it back.
+    entry = JournalEntry(id=new_id, **values)
+    make_transient_to_detached(entry)
+    session.add(entry)
     return entry
 
 
@@ -271,23 +307,28 @@ def _apply_postings(
     netted: Mapping[AccountSpec, int],
     currency: str,
 ) -> None:
-    # Lock accounts in id order so two entries touching the same pair never deadlock.
-    for spec, amount in sorted(netted.items(), key=lambda item: accounts[item[0].code].id):
-        account = accounts[spec.code]
-        if account.currency != currency:
-            raise LedgerError(f"{account.code} is in {account.currency}, not {currency}")
+    # Lock the running balances in id order, so two entries touching the same pair never
+    # deadlock; the other accounts are not locked at all.
+    running = sorted(((accounts[spec.code], amount) for spec, amount in netted.items()
+                      if accounts[spec.code].no_overdraft), key=lambda item: item[0].id)
+    for account, amount in running:
         new_balance = session.execute(
             update(Account)
             .where(Account.id == account.id)
             .values(balance=Account.balance + amount)
             .returning(Account.balance)
+            .execution_options(synchronize_session=False)
         ).scalar_one()
-        if account.no_overdraft and normal_balance(account.kind, new_balance) < 0:
+        assert new_balance is not None, "a no-overdraft account keeps a running balance"
+        if normal_balance(account.kind, new_balance) < 0:
             raise InsufficientFunds(account.code)
-        session.add(Posting(entry=entry, account_id=account.id, amount=amount, currency=currency))
-    session.flush()
-    for account in accounts.values():
         session.expire(account, ["balance"])
+    session.execute(insert(Posting), [
+        dict(entry_id=entry.id, account_id=accounts[spec.code].id, amount=amount,
+             currency=currency)
+        for spec, amount in netted.items()
+    ])
+    session.expire(entry, ["postings"])  # inserted behind the ORM's back: load on demand
 
 
 def reverse(session: Session, entry: JournalEntry, *, key: str | None = None,
@@ -311,9 +352,16 @@ def _spec_of(account: Account) -> AccountSpec:
 def balance(session: Session, spec: AccountSpec) -> int:
     """The normal balance of an account (0 if it was never used)."""
     row = session.execute(
-        select(Account.kind, Account.balance).where(Account.code == spec.code)
+        select(Account.id, Account.kind, Account.balance).where(Account.code == spec.code)
     ).first()
-    return 0 if row is None else normal_balance(row.kind, row.balance)
+    if row is None:
+        return 0
+    signed = row.balance
+    if signed is None:
+        signed = session.scalar(
+            select(func.coalesce(func.sum(Posting.amount), 0))
+            .where(Posting.account_id == row.id))
+    return normal_balance(row.kind, int(signed))
 
 
 def lock_account(session: Session, spec: AccountSpec, currency: str = "KES") -> Account:
@@ -382,7 +430,7 @@ class Verification:
 
 
 def verify(session: Session) -> Verification:
-    """Check the whole ledger: entries balance, cached balances match postings, total is 0."""
+    """Check the whole ledger: entries balance, running balances match postings, total is 0."""
     unbalanced = session.scalars(
         select(Posting.entry_id)
         .group_by(Posting.entry_id, Posting.currency)
@@ -396,7 +444,9 @@ def verify(session: Session) -> Verification:
     stale = session.scalars(
         select(Account.code)
         .join(derived, derived.c.account_id == Account.id, isouter=True)
-        .where(Account.balance != func.coalesce(derived.c.total, 0))
+        .where(Account.no_overdraft,
+               func.coalesce(Account.balance, 0) != func.coalesce(derived.c.total, 0))
+        .order_by(Account.code)
     ).all()
     totals = session.execute(
         select(Posting.currency, func.sum(Posting.amount)).group_by(Posting.currency)

@@ -72,3 +72,24 @@ def test_rolled_back_items_are_never_dispatched(session, worker) -> None:
     outbox.add(session, "test.never", "never-1", {})
     session.rollback()
     assert worker.pending() == 0
+
+
+def test_a_rolled_back_savepoint_drops_only_its_own_items(session, worker) -> None:
+    calls: list[str] = []
+    outbox.HANDLERS["test.echo"] = lambda s, item: calls.append(item.key)
+    try:
+        outbox.add(session, "test.echo", "kept-before", {})
+        try:
+            with session.begin_nested():
+                outbox.add(session, "test.echo", "lost-inside", {})
+                session.flush()
+                raise RuntimeError("the inner step fails")
+        except RuntimeError:
+            pass
+        outbox.add(session, "test.echo", "kept-after", {})
+        session.commit()
+        assert worker.run() == 2
+    finally:
+        del outbox.HANDLERS["test.echo"]
+    assert sorted(calls) == ["kept-after", "kept-before"]
+    assert session.scalar(select(OutboxItem).where(OutboxItem.key == "lost-inside")) is None

@@ -74,13 +74,32 @@ def test_reversal_restores_balances_and_happens_once(session) -> None:
     assert ledger.verify(session).ok
 
 
-def test_verify_catches_a_tampered_cached_balance(session) -> None:
+def test_verify_catches_a_tampered_running_balance(session) -> None:
     deposit(session, 3, 1_000, "dep-tamper")
     session.execute(text("UPDATE ledger_accounts SET balance = balance + 1 "
-                         "WHERE code = 'asset:mpesa:float'"))
+                         "WHERE code = 'liability:member:3:wallet'"))
     result = ledger.verify(session)
-    assert result.stale_balances == ["asset:mpesa:float"]
+    assert result.stale_balances == ["liability:member:3:wallet"]
     assert not result.ok
+
+
+def test_only_accounts_that_cannot_be_overdrawn_keep_a_running_balance(session) -> None:
+    deposit(session, 5, 2_500, "dep-running-1")
+    deposit(session, 5, 500, "dep-running-2")
+    stored = dict(session.execute(text(
+        "SELECT code, balance FROM ledger_accounts WHERE code IN "
+        "('asset:mpesa:float', 'liability:member:5:wallet')")).all())
+    # the float, which every movement touches, is never updated (so never locked) ...
+    assert stored == {"asset:mpesa:float": None, "liability:member:5:wallet": -3_000}
+    # ... and its balance is the sum of its postings
+    assert ledger.balance(session, MOBILE_MONEY_FLOAT) == 3_000
+    assert ledger.balance(session, lender_wallet(5)) == 3_000
+    assert ledger.verify(session).ok
+
+
+def test_an_account_never_used_has_a_zero_balance(session) -> None:
+    assert ledger.balance(session, SUSPENSE) == 0
+    assert ledger.balance(session, lender_wallet(404)) == 0
 
 
 @pytest.mark.postgres
