@@ -61,8 +61,12 @@ def _scope() -> queries.Scope:
 
 
 def _int(name: str, default: int = 0) -> int:
+    """A small non-negative integer from the query or form; anything else is the default."""
     raw = request.values.get(name, "")
-    return int(raw) if raw.isdigit() else default
+    # isdigit() alone accepts "²" and "٣", which int() refuses or reads as another number.
+    if raw.isascii() and raw.isdigit() and len(raw) <= 9:
+        return int(raw)
+    return default
 
 
 # --- the dashboard ---------------------------------------------------------------------------

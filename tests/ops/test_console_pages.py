@@ -214,3 +214,12 @@ def test_the_jobs_page_requeues_a_failed_job(signed_in, worker) -> None:
 
 def _explode() -> None:
     raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "-1", "1e3", "9" * 30, "\u00a0"])
+@pytest.mark.parametrize("page", ["/ops/reconciliation", "/ops/applications", "/ops/audit",
+                                  "/ops/reconciliation/statements"])
+def test_odd_paging_numbers_show_the_first_page(signed_in, page: str, value: str) -> None:
+    client = signed_in("admin")
+    for name in ("offset", "older_than", "loan_id"):
+        assert client.get(page, query_string={name: value}).status_code == 200
