@@ -14,9 +14,8 @@ from flask import Response, jsonify
 from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
 from gateway.auth import Caller, current_caller
 from gateway.database import get_session
+from gateway.decisions import decide_application
 from gateway.ops.queries import Scope, find_loan, list_loans
-from gateway.ops_models import audit
-from lending import applications
 from lending.errors import LendingError
 from lending.models import LOAN_STATUSES, Loan
 
@@ -100,14 +99,11 @@ def loans_show(loan_id: int) -> Response:
 def loans_approve(loan_id: int) -> Response:
     """Approve a pending application; it opens for funding."""
     loan = visible_loan(loan_id)
-    caller, session = current_caller(), get_session()
-    before = {"status": loan.status}
+    session = get_session()
     try:
-        loan = applications.approve_loan(session, loan.id, actor=caller_label(caller))
+        loan = decide_application(session, loan, "approve", actor=caller_label(current_caller()))
     except LendingError as exc:
         raise refused(exc) from None
-    audit(session, actor=caller_label(caller), action="loan.approve", subject_type="loan",
-          subject_id=loan.id, before=before, after={"status": loan.status})
     session.commit()
     return jsonify(loan_json(loan))
 
@@ -128,14 +124,11 @@ def loans_reject(loan_id: int) -> Response:
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise ApiError(400, "reason_required", "say why the loan is rejected", "reason")
-    caller, session = current_caller(), get_session()
-    before = {"status": loan.status}
+    session = get_session()
     try:
-        loan = applications.reject_loan(session, loan.id, actor=caller_label(caller),
-                                        reason=reason.strip()[:300])
+        loan = decide_application(session, loan, "reject", actor=caller_label(current_caller()),
+                                  reason=reason.strip()[:300])
     except LendingError as exc:
         raise refused(exc) from None
-    audit(session, actor=caller_label(caller), action="loan.reject", subject_type="loan",
-          subject_id=loan.id, reason=reason.strip(), before=before, after={"status": loan.status})
     session.commit()
     return jsonify(loan_json(loan))

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.phones import mask_phone
 from gateway.database import get_runtime, get_session
+from gateway.decisions import decide_application
 from gateway.ops import bp, charts, jobs, queries
 from gateway.ops.auth import (
     SEES_PHONES,
@@ -19,7 +20,6 @@ from gateway.ops.auth import (
     requires,
 )
 from gateway.ops_models import audit
-from lending import applications
 from lending.errors import LendingError
 from lending.localtime import today
 from lending.models import PENDING_REVIEW
@@ -260,19 +260,14 @@ def application_decide(loan_id: int, decision: str) -> WerkzeugResponse:
     loan = queries.find_loan(session, _scope(), loan_id)
     if loan is None or decision not in ("approve", "reject"):
         abort(404)
-    reason = request.form.get("reason", "").strip()
-    before = {"status": loan.status}
+    reason = request.form.get("reason", "").strip()[:300]
     try:
-        if decision == "approve":
-            loan = applications.approve_loan(session, loan_id, actor=actor)
-        else:
-            loan = applications.reject_loan(session, loan_id, actor=actor, reason=reason)
+        loan = decide_application(session, loan, "approve" if decision == "approve" else "reject",
+                                  actor=actor, reason=reason)
     except LendingError as exc:
         session.rollback()
         flash(f"Loan {loan_id}: {exc.message}", "error")
         return redirect(url_for("ops.applications_list"))
-    audit(session, actor=actor, action=f"loan.{decision}", subject_type="loan",
-          subject_id=loan_id, reason=reason, before=before, after={"status": loan.status})
     session.commit()
     flash(f"Loan {loan.reference} {decision}d.", "ok")
     return redirect(url_for("ops.applications_list"))
