@@ -36,12 +36,20 @@ STATEMENT_KINDS = {
 }
 
 
-def loan_by_reference(session: Session, ref: str) -> Loan | None:
-    """The loan with this reference however it was typed (case, spaces), or None."""
+def loan_by_reference(session: Session, ref: str, *, schedule: bool = True) -> Loan | None:
+    """The loan with this reference however it was typed (case, spaces), or None.
+
+    `schedule=False` leaves installments and fundings to load when first touched:
+    matching a payment to its loan needs only the loan's id, and the repayment
+    then reads the loan again under its lock.
+    """
     cleaned = "".join((ref or "").split()).upper()
     if not cleaned:
         return None
-    return session.scalar(select(Loan).where(Loan.reference == cleaned))
+    query = select(Loan).where(Loan.reference == cleaned)
+    if not schedule:
+        query = query.options(lazyload(Loan.installments), lazyload(Loan.fundings))
+    return session.scalar(query)
 
 
 def current_loan(session: Session, member_id: int, *, fundings: bool = True) -> Loan | None:

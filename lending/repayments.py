@@ -184,14 +184,13 @@ def record_repayment(
     split = distribute(loan.fundings, allocation.interest, allocation.principal,
                        loan.product.platform_share)
     entry = _post(session, loan, key, amount, allocation, split, from_account, receipt, source, at)
-    _apply(loan, allocation, at)
+    paid_off = _apply(loan, allocation, at)
     credit_stakes(loan.fundings, split)
     repaid = _after_payment(session, loan, local_date(at))
     result = _store(session, loan, key, amount, source, receipt, at, allocation, split,
                     entry.id, repaid)
-    for row in loan.installments:
-        if row.paid_at == at:  # paid off by this payment: no reminder may chase it now
-            cancel_reminders(session, row.id)
+    for installment_id in paid_off:  # no reminder may chase these now
+        cancel_reminders(session, installment_id)
     notifications.repayment_recorded(session, loan, result.repayment, result.next_due,
                                      split.per_lender())
     return result
@@ -252,9 +251,10 @@ def _post(
     )
 
 
-def _apply(loan: Loan, allocation: Allocation, at: datetime) -> None:
-    """Record on each installment what the payment covered."""
+def _apply(loan: Loan, allocation: Allocation, at: datetime) -> list[int]:
+    """Record on each installment what the payment covered; returns the ids it paid off."""
     rows = {row.number: row for row in loan.installments}
+    paid_off = []
     for line in allocation.lines:
         row = rows[line.number]
         row.penalty_paid += line.penalty
@@ -262,6 +262,8 @@ def _apply(loan: Loan, allocation: Allocation, at: datetime) -> None:
         row.principal_paid += line.principal
         if row.scheduled_due == 0 and row.paid_at is None:
             row.paid_at = at
+            paid_off.append(row.id)
+    return paid_off
 
 
 def _after_payment(session: Session, loan: Loan, day: date) -> bool:

@@ -215,10 +215,11 @@ def cancel_reminders(session: Session, installment_id: int) -> int:
 
     Reminders planned overnight wait for 08:00; one paid at 07:00 must not be chased.
     """
+    # By exact keys, which the unique index finds; a prefix LIKE would scan every SMS.
+    keys = [reminder_key(installment_id, offset) for offset in SCANNED_OFFSETS]
     result = session.execute(
         update(SmsMessage)
-        .where(SmsMessage.idempotency_key.startswith(f"{KEY_PREFIX}{installment_id}:"),
-               SmsMessage.status == QUEUED)
+        .where(SmsMessage.idempotency_key.in_(keys), SmsMessage.status == QUEUED)
         .values(status=SUPPRESSED, failure_reason="installment paid")
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -33,10 +33,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    column,
     func,
     insert,
     select,
     update,
+    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -307,28 +309,60 @@ def _apply_postings(
     netted: Mapping[AccountSpec, int],
     currency: str,
 ) -> None:
-    # Lock the running balances in id order, so two entries touching the same pair never
-    # deadlock; the other accounts are not locked at all.
-    running = sorted(((accounts[spec.code], amount) for spec, amount in netted.items()
-                      if accounts[spec.code].no_overdraft), key=lambda item: item[0].id)
-    for account, amount in running:
-        new_balance = session.execute(
-            update(Account)
-            .where(Account.id == account.id)
-            .values(balance=Account.balance + amount)
-            .returning(Account.balance)
-            .execution_options(synchronize_session=False)
-        ).scalar_one()
-        assert new_balance is not None, "a no-overdraft account keeps a running balance"
-        if normal_balance(account.kind, new_balance) < 0:
-            raise InsufficientFunds(account.code)
-        session.expire(account, ["balance"])
+    running = {accounts[spec.code]: amount for spec, amount in netted.items()
+               if accounts[spec.code].no_overdraft}
+    if running:
+        new_balances = _move_running_balances(session, running)
+        for account in running:
+            session.expire(account, ["balance"])
+            if normal_balance(account.kind, new_balances[account.id]) < 0:
+                raise InsufficientFunds(account.code)
     session.execute(insert(Posting), [
         dict(entry_id=entry.id, account_id=accounts[spec.code].id, amount=amount,
              currency=currency)
         for spec, amount in netted.items()
     ])
     session.expire(entry, ["postings"])  # inserted behind the ORM's back: load on demand
+
+
+def _move_running_balances(session: Session, deltas: Mapping[Account, int]) -> dict[int, int]:
+    """Add each delta to its account's running balance; returns the new balances by id.
+
+    The rows are locked in id order, so two entries touching the same accounts
+    never deadlock; the other accounts of an entry are not locked at all.
+    """
+    by_id = {account.id: amount for account, amount in deltas.items()}
+    if len(by_id) == 1 or session.get_bind().dialect.name != "postgresql":
+        return {account_id: _add_to_balance(session, account_id, amount)
+                for account_id, amount in sorted(by_id.items())}
+    session.execute(select(Account.id).where(Account.id.in_(by_id))
+                    .order_by(Account.id).with_for_update())
+    changes = values(column("id", BigInteger), column("delta", BigInteger),
+                     name="changes").data(sorted(by_id.items()))
+    rows = session.execute(
+        update(Account)
+        .where(Account.id == changes.c.id)
+        .values(balance=Account.balance + changes.c.delta)
+        .returning(Account.id, Account.balance)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return {account_id: _running(balance) for account_id, balance in rows}
+
+
+def _add_to_balance(session: Session, account_id: int, amount: int) -> int:
+    balance = session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(balance=Account.balance + amount)
+        .returning(Account.balance)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return _running(balance)
+
+
+def _running(balance: int | None) -> int:
+    assert balance is not None, "a no-overdraft account keeps a running balance"
+    return balance
 
 
 def reverse(session: Session, entry: JournalEntry, *, key: str | None = None,

@@ -25,7 +25,7 @@ def match_loan(session: Session, bill_ref: str | None) -> Any | None:
     ref = normalize_reference(bill_ref)
     if not ref:
         return None
-    loan = loan_by_reference(session, ref)
+    loan = loan_by_reference(session, ref, schedule=False)
     if loan is not None:
         return loan
     if not re.fullmatch(r"\+?\d{9,15}", ref):
@@ -33,4 +33,4 @@ def match_loan(session: Session, bill_ref: str | None) -> Any | None:
     member = find_member_by_phone(session, ref)
     if member is None:
         return None
-    return current_loan(session, member.id)
+    return current_loan(session, member.id, fundings=False)

@@ -1,12 +1,17 @@
 """A repayment's SMS: written by a job after the money commits, from what was true then."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
+from core.money import Money
 from core.outbox import OutboxItem
 from lending.models import Member
 from lending.notifications import REPAYMENT_MESSAGES
 from lending.repayments import record_repayment
 from messaging.models import SmsMessage
+from messaging.outbound import queue_sms
+from messaging.reminders import reminder_key
 
 
 def messages(session, phone: str) -> list[str]:
@@ -74,3 +79,21 @@ def test_an_overpayment_tells_her_the_excess_is_kept_as_credit(lending, session,
     assert messages(session, loan.borrower.phone)[-1] == (
         f"Received KES 300 for loan {loan.reference}, thank you. KES 40 more than was due is "
         "kept as credit for your next installment.")
+
+
+def test_paying_an_installment_off_withdraws_only_its_queued_reminders(
+        lending, session, clock) -> None:
+    loan = lending.active()
+    first, second = sorted(loan.installments, key=lambda row: row.number)[:2]
+    tomorrow_morning = clock.now() + timedelta(days=1)
+    for row in (first, second):
+        queue_sms(session, loan.borrower.phone, "reminder_due_today", "en",
+                  {"amount": Money(26_000), "reference": loan.reference},
+                  key=reminder_key(row.id, 0), category="reminder", not_before=tomorrow_morning)
+
+    pay(session, loan, 27_000, "first-and-a-bit")  # the first paid off, the second started
+
+    statuses = dict(session.execute(select(SmsMessage.idempotency_key, SmsMessage.status)
+                                    .where(SmsMessage.category == "reminder")).all())
+    assert statuses == {reminder_key(first.id, 0): "suppressed",
+                        reminder_key(second.id, 0): "queued"}
