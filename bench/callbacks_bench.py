@@ -244,11 +244,15 @@ def process_backlog(env: dict[str, str], db: Database, run: str, workers: int,
     """Work the queued callbacks with `workers` burst workers; rate from the rows' own times."""
     from payments.models import CallbackInbox
 
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     procs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "gateway", "worker",
                                "--burst"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(workers)]
     for proc in procs:
         proc.wait(timeout=900)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = sum(getattr(children_after, f) - getattr(children_before, f)
+                     for f in ("ru_utime", "ru_stime"))
     mine = CallbackInbox.external_id.like(f"B{run}%")
     with db.transaction() as session:
         done, first, last = session.execute(
@@ -257,7 +261,9 @@ def process_backlog(env: dict[str, str], db: Database, run: str, workers: int,
             .where(mine, CallbackInbox.status != "received")).one()
     seconds = max((last - first).total_seconds(), 1e-6) if first and last else float("nan")
     return {"workers": workers, "processed": done, "expected": expected, "seconds": seconds,
-            "per_second": done / seconds}
+            "per_second": done / seconds,
+            # the burst workers go on to the SMS the payments queued, so this is all their work
+            "worker_cpu_ms": worker_cpu * 1000 / max(done, 1)}
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -401,15 +407,17 @@ def _report(results: dict) -> str:  # type: ignore[type-arg]
          "a reconciliation break."),
         "",
         "| batch | callbacks | accepted/s | p50 ms | p99 ms | errors | CPU ms per callback: "
-        "gunicorn / client / PostgreSQL | rq workers | processed/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "gunicorn / client / PostgreSQL | rq workers | processed/s | worker CPU ms per "
+        "callback (with its SMS) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, (acc, proc) in enumerate(zip(results["accepted"], results["processed"], strict=True)):
         lines.append(
             f"| {n + 1} | {acc['requests']} | {acc['per_second']:.0f} | {acc['p50_ms']:.1f} | "
             f"{acc['p99_ms']:.1f} | {acc['errors']} | {acc['server_cpu_ms']:.2f} / "
             f"{acc['client_cpu_ms']:.2f} / {acc['postgres_cpu_ms']:.2f} | {proc['workers']} | "
-            f"{proc['per_second']:.0f} ({proc['processed']}/{proc['expected']}) |")
+            f"{proc['per_second']:.0f} ({proc['processed']}/{proc['expected']}) | "
+            f"{proc.get('worker_cpu_ms', float('nan')):.1f} |")
     best = min(acc["server_cpu_ms"] + acc["postgres_cpu_ms"] for acc in results["accepted"])
     lines += ["", f"CPU bound: with the {cores} cores to itself (load generator elsewhere), "
               f"accepting would top out near {cores * 1000 / best:.0f}/s "
