@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -16,11 +16,20 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    make_transient_to_detached,
+    mapped_column,
+    sessionmaker,
+)
 from sqlalchemy.types import TypeDecorator
 
 from core.clock import utcnow
@@ -136,6 +145,32 @@ class Database:
         self.engine.dispose()
 
 
+RowT = TypeVar("RowT", bound=Base)
+
+
 def for_update(session: Session) -> dict[str, Any]:
     """Options for `select(...).with_for_update(**...)` that also work on SQLite."""
     return {} if session.get_bind().dialect.name == "sqlite" else {"nowait": False}
+
+
+def insert_once(session: Session, model: type[RowT], values: dict[str, Any],
+                key: str) -> RowT | None:
+    """INSERT … ON CONFLICT (`key`) DO NOTHING: the new row as a persistent object, or None.
+
+    One statement where a look-up, a savepoint and an insert would be four; on
+    PostgreSQL a concurrent insert of the same key makes this one wait for that
+    transaction and then do nothing. The object is built from `values` (columns
+    not given load on first use), not read back.
+    """
+    upsert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = cast(Table, model.__table__)
+    new_id = session.scalar(upsert(table).values(values)
+                            .on_conflict_do_nothing(index_elements=[key])
+                            .returning(table.c.id))
+    if new_id is None:
+        return None
+    # Added inside the caller's savepoint, the object leaves the session if that rolls back.
+    row = model(id=new_id, **values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from core import runtime
 from core.clock import utcnow
-from core.db import Base, JSONDict, Timestamp, intpk
+from core.db import Base, JSONDict, Timestamp, insert_once, intpk
 from core.jobs import enqueue_quietly
 
 logger = logging.getLogger(__name__)
@@ -72,15 +72,13 @@ def add(
     not_before: datetime | None = None,
 ) -> OutboxItem:
     """Record an outbound effect in the caller's transaction; the same key is added once."""
-    existing = session.scalar(select(OutboxItem).where(OutboxItem.key == key))
-    if existing is not None:
-        return existing
     now = utcnow()
-    item = OutboxItem(
-        kind=kind, key=key, queue=queue, payload=payload, status=PENDING,
-        attempts=0, created_at=now, next_attempt_at=not_before or now,
-    )
-    session.add(item)
+    item = insert_once(session, OutboxItem, dict(
+        kind=kind, key=key, queue=queue, payload=payload, status=PENDING, attempts=0,
+        created_at=now, next_attempt_at=not_before or now, done_at=None, last_error=None,
+    ), key="key")
+    if item is None:
+        return session.scalars(select(OutboxItem).where(OutboxItem.key == key)).one()
     if not_before is None or not_before <= now:
         session.info.setdefault("outbox_new", []).append(item)
     return item

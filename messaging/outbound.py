@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import outbox, runtime
 from core.clock import utcnow
+from core.db import insert_once
 from core.outbox import OutboxItem, TransientError, handles
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from core.settings import Settings
@@ -73,9 +73,6 @@ def queue_sms(
     Opted-out phones get everything but legal notices recorded as `suppressed`.
     Returns None (and logs) when `to_phone` is no phone number we can reach.
     """
-    existing = _by_key(session, key)
-    if existing is not None:
-        return existing
     if category not in CATEGORIES:
         raise ValueError(f"unknown SMS category {category!r}")
     settings = runtime.current().settings
@@ -87,15 +84,12 @@ def queue_sms(
     language = language_or_default(language)
     body = render(template, language, **{**house_params(settings), **params})
     suppressed = category != LEGAL and is_opted_out(session, phone)
-    message = SmsMessage(
+    message = insert_once(session, SmsMessage, dict(
         idempotency_key=key, to_phone=phone, body=body, language=language,
         template=template, category=category, status=SUPPRESSED if suppressed else QUEUED,
         segments=segments(body), retry_count=0, created_at=utcnow(),
-    )
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
+    ), key="idempotency_key")
+    if message is None:
         # A concurrent transaction queued the same key first: theirs is the message.
         return _by_key(session, key)
     if not suppressed:

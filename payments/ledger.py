@@ -40,18 +40,11 @@ from sqlalchemy import (
     update,
     values,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import (
-    Mapped,
-    Session,
-    make_transient_to_detached,
-    mapped_column,
-    relationship,
-)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.clock import utcnow
-from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, intpk
+from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, insert_once, intpk
 
 logger = logging.getLogger(__name__)
 
@@ -251,37 +244,17 @@ def post(
     for account in accounts.values():
         if account.currency != currency:
             raise LedgerError(f"{account.code} is in {account.currency}, not {currency}")
-    entry = _insert_entry(session, dict(
+    entry = insert_once(session, JournalEntry, dict(
         key=key, kind=kind, description=description[:300], loan_id=loan_id,
         member_id=member_id, meta=dict(meta or {}), reverses_id=reverses_id,
         occurred_at=occurred_at or utcnow(), created_at=utcnow(),
-    ))
+    ), key="key")
     if entry is None:
         # Posted before (or by a concurrent transaction that committed first).
         existing = session.scalars(select(JournalEntry).where(JournalEntry.key == key)).one()
         return _same_or_conflict(existing, netted)
 
     _apply_postings(session, entry, accounts, netted, currency)
-    return entry
-
-
-def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | None:
-    """INSERT … ON CONFLICT (key) DO NOTHING: the new entry, or None if the key was taken.
-
-    On PostgreSQL a concurrent insert of the same key makes this one wait for
-    that transaction and then do nothing, so no savepoint is needed.
-    """
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    new_id = session.scalar(upsert(JournalEntry).values(values)
-                            .on_conflict_do_nothing(index_elements=["key"])
-                            .returning(JournalEntry.id))
-    if new_id is None:
-        return None
-    # The row is exactly `values`: attach it to the session without reading it back.
-    entry = JournalEntry(id=new_id, **values)
-    make_transient_to_detached(entry)
-    session.add(entry)
     return entry
 
 

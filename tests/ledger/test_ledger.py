@@ -64,6 +64,20 @@ def test_a_wallet_cannot_be_overdrawn(session) -> None:
     assert ledger.balance(session, lender_wallet(1)) == 5_000
 
 
+def test_a_post_after_a_refused_one_in_the_same_session_is_recorded(session) -> None:
+    deposit(session, 6, 1_000, "dep-before-refusal")
+    with pytest.raises(InsufficientFunds), session.begin_nested():
+        ledger.post(session, "too-much", "withdrawal", [
+            debit(lender_wallet(6), 1_001), credit(MOBILE_MONEY_FLOAT, 1_001)])
+    # SQLite hands the refused entry's id out again; it must not be mistaken for it
+    after = deposit(session, 6, 500, "dep-after-refusal")
+    assert session.get(ledger.JournalEntry, after.id).key == "dep-after-refusal"
+    assert {p.account.code: p.amount for p in after.postings} == {
+        MOBILE_MONEY_FLOAT.code: 500, lender_wallet(6).code: -500}
+    assert ledger.balance(session, lender_wallet(6)) == 1_500
+    assert ledger.verify(session).ok
+
+
 def test_reversal_restores_balances_and_happens_once(session) -> None:
     entry = deposit(session, 2, 7_500, "dep-rev")
     reversal = ledger.reverse(session, entry)
