@@ -26,6 +26,7 @@ from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Session,
+    SessionTransaction,
     make_transient_to_detached,
     mapped_column,
     sessionmaker,
@@ -169,8 +170,41 @@ def insert_once(session: Session, model: type[RowT], values: dict[str, Any],
                             .returning(table.c.id))
     if new_id is None:
         return None
-    # Added inside the caller's savepoint, the object leaves the session if that rolls back.
     row = model(id=new_id, **values)
     make_transient_to_detached(row)
     session.add(row)
+    # Attached this way, the session does not know the row is new: remember in which
+    # (nested) transaction it was inserted, so a rollback of that transaction drops it.
+    session.info.setdefault(_INSERTED, []).append((_innermost(session), row))
     return row
+
+
+_INSERTED = "insert_once_rows"
+
+
+def _innermost(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _inside(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back_inserts(session: Session, previous: SessionTransaction) -> None:
+    kept = []
+    for transaction, row in session.info.get(_INSERTED, []):
+        if not _inside(transaction, previous):
+            kept.append((transaction, row))
+        elif row in session:
+            session.expunge(row)
+    session.info[_INSERTED] = kept
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed_inserts(session: Session) -> None:
+    session.info.pop(_INSERTED, None)

@@ -44,6 +44,7 @@ LOAN_LINE = N_("Loan {ref}: {status}")
 OUTSTANDING = N_("Outstanding: {amount}")
 NEXT_PAYMENT = N_("Next payment: {amount} on {date}")
 CREDIT_LIMIT = N_("Credit limit: {amount}")
+REPAY_TITLE = N_("Repay loan")
 DISCLOSURE = N_("Borrow {amount}. Pay {installment} x {n}, {every}.\nTotal to repay: {total}\n"
                 "Cost of credit: {cost}\nAPR: {apr}%")
 FEE_LINE = N_("Fee {fee} is deducted: you receive {net}.")
@@ -128,6 +129,12 @@ def submit_application(ctx: Ctx) -> Finish:
     return Finish(ctx.t(APPLIED, ref=reference))
 
 
+def repay_menu(ctx: Ctx) -> str:
+    """Say at once when there is nothing to repay, not after she has picked an amount."""
+    ctx.services.repayment_options(ctx.member_id)  # refuses with no_active_loan
+    return ctx.t(REPAY_TITLE)
+
+
 def repay_bounds(ctx: Ctx) -> tuple[int, int]:
     options = ctx.services.repayment_options(ctx.member_id)
     return min(100, options.full_balance), options.full_balance
@@ -185,7 +192,7 @@ NODES = (
     Pin("apply.pin", "apply.submit", always=True),
     Do("apply.submit", submit_application),
     End("apply.declined", N_("You declined. No loan was requested.")),
-    Menu("repay.choose", N_("Repay loan"), (
+    Menu("repay.choose", repay_menu, (
         Choice(N_("Next installment"), "repay.confirm", sets=(("pay", "next"),)),
         Choice(N_("Full balance"), "repay.confirm", sets=(("pay", "full"),)),
         Choice(N_("Other amount"), "repay.amount", sets=(("pay", "other"),)),

@@ -224,9 +224,9 @@ def test_repay_cancel_charges_nothing(ussd, services, borrower, w) -> None:
     assert services.repayments == []
 
 
-def test_repay_without_a_loan_says_so(ussd, services) -> None:
+def test_repay_without_a_loan_says_so_at_once(ussd, services) -> None:
     services.add_member(PHONE, loan=False)
-    ussd.dial("3", "1", PIN)
+    ussd.dial("3")
     ussd.expect("You have no loan to repay.", end=True)
 
 
