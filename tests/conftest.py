@@ -58,7 +58,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "secret_key": "test-secret",
             "callback_token": "test-callback-token",
             "pin_pepper": "test-pepper",
-            "public_base_url": "http://127.0.0.1:5000",
+            # Where the M-Pesa simulator posts callbacks when a test gives it no transport:
+            # a port nothing listens on, never the dev server's 5000 that may be running.
+            "public_base_url": "http://127.0.0.1:9",
         }
     )
 
