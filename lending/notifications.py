@@ -83,21 +83,28 @@ def repayment_recorded(
     the borrower and one per lender inside it (each looked up, rendered, checked
     against opt-outs and queued) would keep it open for several times longer
     than the money takes. So the transaction records one outbox item, with what
-    was true at that moment (which message, the next due date, each lender's
-    share); a job writes the messages from it, once per repayment.
+    was true at that moment (which message, the balance and next due date this
+    payment left, each lender's share); a job writes the messages from it, once.
     """
+    receipt = None
     if loan.status == "repaid":
         message = "loan_repaid"
     elif repayment.overpayment >= 100:  # a few cents over (M-Pesa moves whole shillings)
         message = "overpayment"
     elif next_due is not None:
+        from lending.queries import balance_summary  # queries reads the ledger, as we do
+
         message = "repayment_receipt"
+        # The balance as this payment left it: the job may run after the next payment.
+        owed = balance_summary(session, loan.borrower_id, loan)
+        receipt = {"balance": owed.outstanding, "next_amount": owed.next_due_amount,
+                   "next_date": (owed.next_due_date or next_due[0]).isoformat()}
     else:
         message = None
     outbox.add(session, REPAYMENT_MESSAGES, f"repayment-sms:{repayment.id}", {
         "repayment_id": repayment.id,
         "message": message,
-        "next_due": None if next_due is None else [next_due[0].isoformat(), next_due[1]],
+        "receipt": receipt,
         "lenders": {str(lender): share for lender, share in sorted(lender_totals.items())
                     if share > 0},
     }, queue="sms")
@@ -117,14 +124,11 @@ def write_repayment_messages(session: Session, item: OutboxItem) -> None:
         _to_borrower(session, loan, "overpayment", key, amount=amount,
                      excess=_money(repayment.overpayment, loan))
     elif payload["message"] == "repayment_receipt":
-        from lending.queries import balance_summary  # queries reads the ledger, as we do
-
-        owed = balance_summary(session, loan.borrower_id)
-        next_date = date.fromisoformat(payload["next_due"][0])
+        receipt = payload["receipt"]
         _to_borrower(session, loan, "repayment_receipt", key, amount=amount,
-                     balance=_money(owed.outstanding, loan),
-                     next_amount=_money(owed.next_due_amount, loan),
-                     next_date=owed.next_due_date or next_date)
+                     balance=_money(receipt["balance"], loan),
+                     next_amount=_money(receipt["next_amount"], loan),
+                     next_date=date.fromisoformat(receipt["next_date"]))
     for lender_id, share in payload["lenders"].items():
         lender = session.get_one(Member, int(lender_id))
         wallet = ledger.balance(session, ledger.lender_wallet(lender.id))

@@ -56,6 +56,16 @@ def test_the_receipt_and_each_lenders_credit_are_written_after_commit(
     assert sum(len(messages(session, p)) for p in before) == sum(before.values()) + 4
 
 
+def test_each_receipt_shows_the_balance_its_own_payment_left(lending, session, worker) -> None:
+    loan = lending.active()
+    pay(session, loan, 26_000, "first")
+    pay(session, loan, 26_000, "second")
+    session.commit()
+    worker.run()  # both jobs run after both payments
+    receipts = [b for b in messages(session, loan.borrower.phone) if b.startswith("Received")]
+    assert [r.split(". ")[1] for r in receipts] == ["Balance KES 780", "Balance KES 520"]
+
+
 def test_the_message_is_chosen_when_the_money_moves_not_when_the_job_runs(
         lending, session, worker, clock) -> None:
     loan = lending.active()
