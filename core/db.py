@@ -154,6 +154,9 @@ def for_update(session: Session) -> dict[str, Any]:
     return {} if session.get_bind().dialect.name == "sqlite" else {"nowait": False}
 
 
+_INSERTED = "insert_once_rows"
+
+
 def insert_once(session: Session, model: type[RowT], values: dict[str, Any],
                 key: str) -> RowT | None:
     """INSERT … ON CONFLICT (`key`) DO NOTHING: the new row as a persistent object, or None.
@@ -177,9 +180,6 @@ def insert_once(session: Session, model: type[RowT], values: dict[str, Any],
     # (nested) transaction it was inserted, so a rollback of that transaction drops it.
     session.info.setdefault(_INSERTED, []).append((_innermost(session), row))
     return row
-
-
-_INSERTED = "insert_once_rows"
 
 
 def _innermost(session: Session) -> SessionTransaction | None:

@@ -90,7 +90,7 @@ def queue_sms(
         segments=segments(body), retry_count=0, created_at=utcnow(),
     ), key="idempotency_key")
     if message is None:
-        # A concurrent transaction queued the same key first: theirs is the message.
+        # Queued before (a replayed event) or by a concurrent transaction: that is the message.
         return _by_key(session, key)
     if not suppressed:
         outbox.add(session, SEND_KIND, outbox_key(key), {"key": key}, queue="sms",

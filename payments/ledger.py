@@ -40,7 +40,6 @@ from sqlalchemy import (
     update,
     values,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.clock import utcnow
@@ -201,16 +200,12 @@ def _accounts(session: Session, specs: Iterable[AccountSpec], currency: str) -> 
 
 
 def _create_account(session: Session, spec: AccountSpec, currency: str) -> Account:
-    try:
-        with session.begin_nested():
-            account = Account(
-                code=spec.code, kind=spec.kind, currency=currency, name=spec.name,
-                no_overdraft=spec.no_overdraft, balance=0 if spec.no_overdraft else None,
-                created_at=utcnow(),
-            )
-            session.add(account)
-    except IntegrityError:
-        # A concurrent transaction created it first; its row is visible now.
+    account = insert_once(session, Account, dict(
+        code=spec.code, kind=spec.kind, currency=currency, name=spec.name,
+        no_overdraft=spec.no_overdraft, balance=0 if spec.no_overdraft else None,
+        created_at=utcnow(),
+    ), key="code")
+    if account is None:  # a concurrent transaction created it first; its row is visible now
         account = session.scalars(select(Account).where(Account.code == spec.code)).one()
     return account
 

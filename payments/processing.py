@@ -96,17 +96,14 @@ def _process(inbox_id: int) -> str:
             inbox.attempts += 1
             logger.warning("callback %s (%s) unreadable: %s", inbox.id, inbox.kind, exc)
             return FAILED
-        # Marked done before the route runs, so that this UPDATE is flushed before the money
-        # moves: the hot ledger rows (the float) are then locked for one round trip less.
-        # A run that fails rolls it back; a route that has to wait puts it back.
-        inbox.attempts += 1
-        inbox.status, inbox.processed_at, inbox.error = PROCESSED, utcnow(), None
         outcome = ROUTES[inbox.kind](session, inbox, parsed)
         _slow_down_for_tests()
-        if outcome == WAITING:
-            inbox.status, inbox.processed_at = RECEIVED, None
-        elif outcome == BROKEN:
-            inbox.status = BREAK
+        # Written last, so one UPDATE at commit carries the count and the status (a failed
+        # run rolls back either way); a route that has to wait leaves the row `received`.
+        inbox.attempts += 1
+        if outcome != WAITING:
+            inbox.status = BREAK if outcome == BROKEN else PROCESSED
+            inbox.processed_at, inbox.error = utcnow(), None
         return outcome
 
 
@@ -288,8 +285,6 @@ def on_c2b_confirmation(session: Session, inbox: CallbackInbox, evt: CallbackEve
                 _break(session, AMOUNT_MISMATCH, inbox, evt, loan_id=loan.id)
                 return BROKEN
             reason = f"loan {loan.reference} refused it: {exc.code}"
-    inbox.status = BREAK  # before the money moves, for the same reason as in _process
-    session.flush()
     entry = park_in_suspense(session, amount=evt.amount, receipt=evt.receipt,
                              at=evt.occurred_at, reason=reason)
     _break(session, UNMATCHED_C2B, inbox, evt, journal_entry_id=entry.id,
