@@ -27,6 +27,8 @@ PERIODIC = (
     Periodic("messaging.reminders.run_reminders", "sms", cron="*/30 * * * *"),
     # Repayments make lenders' money idle again: place it every few minutes.
     Periodic("lending.autolend.autolend_job", "default", interval=300),
+    # Chama rounds that ended, last month's savings interest and saving raises (idempotent).
+    Periodic("savings.jobs.run_daily", "default", cron="20 0 * * *"),
 )
 
 

@@ -10,6 +10,8 @@ HANDLER_MODULES = (
     "lending.sms_port",
     "lending.notifications",
     "lending.autolend",
+    "savings.transfers",
+    "savings.sms",
 )
 
 
@@ -30,6 +32,7 @@ MODEL_MODULES = (
     "messaging.models",
     "menus.models",
     "gateway.ops_models",
+    "savings.models",
 )
 
 

@@ -6,7 +6,12 @@ Credit-limit rules (docs/lending.md):
   rounded (half-even) to KES 500, capped at KES 100,000;
 - a loan repaid later than that takes the limit back to where it was before its
   last increase;
-- a default sets the limit to KES 0 until an operator sets it again.
+- a default sets the limit to KES 0 until an operator sets it again;
+- saving regularly: every SAVING_MONTHS (3) consecutive calendar months in each of
+  which the member saved at least SAVING_MINIMUM (KES 500) raise the limit by 10%,
+  rounded (half-even) to KES 500 and by at least KES 500, but never above
+  SAVING_CAP (KES 20,000) by saving alone; a limit of 0 (a default, or not yet
+  verified) is left alone. `savings.regularity` counts the months; this applies them.
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ LIMIT_STEP = 50_000  # limits move in KES 500
 MAX_LIMIT = 10_000_000  # KES 100,000
 GROWTH = Decimal("1.5")
 ON_TIME_DAYS = 3  # an installment paid up to 3 days after its due date is still on time
+SAVING_MONTHS = 3  # consecutive months of saving that earn one raise
+SAVING_MINIMUM = 50_000  # KES 500 saved in a month counts as a month of saving
+SAVING_GROWTH = Decimal("1.1")
+SAVING_CAP = 2_000_000  # KES 20,000: beyond this, only repaying loans raises the limit
 
 
 # --- credit limits ------------------------------------------------------------------
@@ -86,6 +95,40 @@ def grown_limit(limit: int) -> int:
     """The limit after an on-time loan: x1.5, to the nearest KES 500, at most KES 100,000."""
     steps = round_half_even(Decimal(limit) * GROWTH / LIMIT_STEP)
     return min(max(steps * LIMIT_STEP, limit), MAX_LIMIT)
+
+
+def saver_limit(limit: int) -> int:
+    """The limit after a run of regular saving: x1.1 to the nearest KES 500, +KES 500 at least."""
+    steps = round_half_even(Decimal(limit) * SAVING_GROWTH / LIMIT_STEP)
+    raised = max(steps * LIMIT_STEP, limit + LIMIT_STEP)
+    return max(limit, min(raised, SAVING_CAP))
+
+
+def regular_saving_reason(month_key: str) -> str:
+    return f"saved regularly {SAVING_MONTHS} months to {month_key}"
+
+
+def on_regular_saving(session: Session, member_id: int, month_key: str,
+                      streak: int) -> LimitChange | None:
+    """Raise the limit when `streak` consecutive saving months end with `month_key`; once.
+
+    A raise comes at every SAVING_MONTHS-th month of a streak (3, 6, 9 …); the
+    reason names the month, so a second run for the same month changes nothing.
+    """
+    if streak <= 0 or streak % SAVING_MONTHS:
+        return None
+    member = session.get(Member, member_id, with_for_update=True)
+    if member is None or member.credit_limit == 0:
+        return None
+    reason = regular_saving_reason(month_key)
+    done = session.scalar(select(LimitChange.id).where(
+        LimitChange.member_id == member_id, LimitChange.reason == reason))
+    if done is not None:
+        return None
+    new = saver_limit(member.credit_limit)
+    if new == member.credit_limit:
+        return None
+    return change_limit(session, member, new, reason=reason)
 
 
 def days_late(loan: Loan) -> int:

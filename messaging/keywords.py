@@ -10,6 +10,8 @@ from core.money import MoneyError, parse_amount
 BALANCE, REPAY, STOP, START, HELP, UNKNOWN = (
     "balance", "repay", "stop", "start", "help", "unknown",
 )
+SAVINGS, CHAMA = "savings", "chama"
+"""Answered by the savings package (`savings.sms` registers its handlers)."""
 
 KEYWORDS: dict[str, tuple[str, str]] = {
     "BAL": (BALANCE, "en"), "BALANCE": (BALANCE, "en"), "SALIO": (BALANCE, "sw"),
@@ -17,6 +19,8 @@ KEYWORDS: dict[str, tuple[str, str]] = {
     "STOP": (STOP, "en"), "UNSUBSCRIBE": (STOP, "en"), "ACHA": (STOP, "sw"),
     "START": (START, "en"), "ANZA": (START, "sw"),
     "HELP": (HELP, "en"), "MSAADA": (HELP, "sw"), "SAIDIA": (HELP, "sw"),
+    "SAVE": (SAVINGS, "en"), "SAVINGS": (SAVINGS, "en"), "AKIBA": (SAVINGS, "sw"),
+    "CHAMA": (CHAMA, "sw"),
 }
 """Keyword -> (command, the language it was asked in)."""
 

@@ -156,6 +156,19 @@ TEMPLATES: dict[str, Template] = {
         _t("repay_refused",
            "We could not start that payment. Please try again later or call "
            "{support_phone}."),
+        _t("savings_deposit_receipt",
+           "Akiba: we received {amount} into {account}. Your balance there is now {balance}. "
+           "Thank you for saving!", account=NAME, amount=MONEY, balance=MONEY),
+        _t("savings_balance_reply",
+           "{first_name}, your Akiba savings: {total} in all, {goals} goals. Dial {ussd_code} "
+           "to save, withdraw or see your chama.", first_name=NAME, total=MONEY, goals=COUNT),
+        _t("chama_statement",
+           "{chama}: round {round}, pot {pot}. Next payout: {recipient} on {date}. You paid "
+           "{paid} this round, {total} in all.", chama=NAME, round=COUNT, pot=MONEY,
+           recipient=NAME, date=DATE, paid=MONEY, total=MONEY),
+        _t("chama_none",
+           "{first_name}, you are not in a chama yet. Ask your field partner to start one.",
+           first_name=NAME),
         _t("lender_loan_funded",
            "Your {amount} share of loan {reference} is funded. Repayments come to you as "
            "the borrower pays.", audience=LENDER, reference=REFERENCE, amount=MONEY),

@@ -143,6 +143,55 @@ def request_deposit(
                         key=idempotency_key, reference=f"WALLET{member_id}"[:12])
 
 
+def request_collection(
+    session: Session, *, kind: str, member_id: int, phone: str, amount: int,
+    idempotency_key: str, reference: str,
+) -> PaymentIntent:
+    """Ask a phone to pay us for a kind another domain registered (`payments.kinds`)."""
+    _registered(kind, "collection")
+    existing = _find_by_key(session, idempotency_key)
+    if existing is not None:
+        return _same_request(existing, kind, amount)
+    return _request_stk(session, kind=kind, member_id=member_id, loan_id=None,
+                        phone=_checked_phone(phone), amount=_checked_amount(amount),
+                        key=idempotency_key, reference=reference[:12])
+
+
+def request_payout(
+    session: Session, *, kind: str, member_id: int, phone: str, amount: int,
+    idempotency_key: str, reference: str, hold: Callable[[PaymentIntent], object],
+) -> PaymentIntent:
+    """Pay a registered kind out by B2C, with the payout guards of a lender withdrawal.
+
+    `hold(intent)` posts the entry that takes the money aside at request time (so it
+    cannot be paid out twice); it runs in the same savepoint as the intent, so a
+    refusal it raises (`ledger.InsufficientFunds`) leaves nothing behind. The payout
+    then waits for an operator above the approval threshold, and the B2C handler
+    holds it on a SIM swap, as every payout.
+    """
+    _registered(kind, "payout")
+    existing = _find_by_key(session, idempotency_key)
+    if existing is not None:
+        return _same_request(existing, kind, amount)
+    phone, amount = _checked_phone(phone), _checked_amount(amount)
+    with session.begin_nested():
+        intent = _new_intent(session, kind=kind, phone=phone, amount=amount,
+                             key=idempotency_key, reference=reference[:12],
+                             member_id=member_id, loan_id=None,
+                             deadline=utcnow() + config().b2c_deadline)
+        intent.originator_conversation_id = f"mkopo-{kind}-{intent.id}"[:80]
+        hold(intent)
+    route_payout(session, intent)
+    return intent
+
+
+def _registered(kind: str, direction: str) -> None:
+    from payments.kinds import EXTRA
+
+    if kind not in EXTRA or EXTRA[kind].direction != direction:
+        raise PaymentError("unknown_kind", f"{kind} is not a registered {direction}")
+
+
 def _request_stk(session: Session, *, kind: str, member_id: int, loan_id: int | None,
                  phone: str, amount: int, key: str, reference: str) -> PaymentIntent:
     # The deadline covers the outbox dispatch and the customer typing the PIN.

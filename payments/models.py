@@ -28,10 +28,11 @@ from core.db import Base, BigId, MinorUnits, intpk
 REPAYMENT, DEPOSIT, DISBURSEMENT, WITHDRAWAL, REVERSAL = (
     "repayment", "deposit", "disbursement", "withdrawal", "reversal")
 INTENT_KINDS = (REPAYMENT, DEPOSIT, DISBURSEMENT, WITHDRAWAL, REVERSAL)
-COLLECTIONS = (REPAYMENT, DEPOSIT)
-"""Intents that ask a customer to pay us (an STK push)."""
-PAYOUTS = (DISBURSEMENT, WITHDRAWAL)
-"""Intents that send money to a customer (B2C)."""
+COLLECTIONS: list[str] = [REPAYMENT, DEPOSIT]
+"""Intents that ask a customer to pay us (an STK push); other domains add theirs
+(`payments.kinds.register`)."""
+PAYOUTS: list[str] = [DISBURSEMENT, WITHDRAWAL]
+"""Intents that send money to a customer (B2C); other domains add theirs."""
 
 PENDING = "pending"
 REQUESTED = "requested"

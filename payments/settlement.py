@@ -13,6 +13,8 @@ however many times and by whichever path it arrives. The entries, per event:
   (`withdrawal-release:{id}`).
 - disbursement B2C success: lending's `complete_disbursement` (`disbursement:{loan}`:
   Dr principal / Cr float and fee income); failure: `fail_disbursement`, no entry.
+- a kind another domain registered (`payments.kinds`): that domain's entry, under
+  its own key prefix; a failed payout calls its `on_undo` to release the hold.
 - money we cannot apply: Dr float / Cr suspense (`suspense:{receipt}`).
 - reversal of money in suspense or of a top-up: the mirror of its entry (`reversal:…`);
   of a repayment or of a payment we never posted: Dr suspense / Cr float
@@ -34,7 +36,7 @@ from sqlalchemy.orm import Session
 from core.clock import as_utc, utcnow
 from core.money import Money
 from lending.autolend import request_autolend
-from payments import ledger
+from payments import kinds, ledger
 from payments.accounts import withdrawals_in_flight
 from payments.breaks import record_break
 from payments.ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit, lender_wallet
@@ -133,6 +135,8 @@ def settle_collection_success(
         )
         request_autolend(session, key=f"autolend:deposit:{intent.id}",
                          lender_id=_member(intent))
+    elif intent.kind in kinds.EXTRA:
+        kinds.EXTRA[intent.kind].on_success(session, intent, key, at, receipt)
     _finish(intent, SUCCEEDED, code=0, desc="paid", receipt=receipt)
     return APPLIED
 
@@ -258,6 +262,8 @@ def settle_payout_success(
             description="Withdrawal paid to M-Pesa", meta={"receipt": receipt,
                                                            "intent_id": intent.id},
         )
+    elif intent.kind in kinds.EXTRA:
+        kinds.EXTRA[intent.kind].on_success(session, intent, str(intent.id), at, receipt)
     _finish(intent, SUCCEEDED, code=0, desc="paid out", receipt=receipt)
     return APPLIED
 
@@ -299,6 +305,10 @@ def undo_payout(session: Session, intent: PaymentIntent, *, reason: str) -> None
             description="Withdrawal not paid; back to the wallet",
             meta={"intent_id": intent.id, "reason": reason},
         )
+    elif intent.kind in kinds.EXTRA:
+        undo = kinds.EXTRA[intent.kind].on_undo
+        if undo is not None:
+            undo(session, intent, reason)
 
 
 # --- suspense and reversals -----------------------------------------------------------------
@@ -320,8 +330,9 @@ def entry_funded_by(session: Session, receipt: str) -> ledger.JournalEntry | Non
     # One query for the direct keys and for those of the STK intent that got this receipt.
     checkout = (select(PaymentIntent.checkout_request_id)
                 .where(PaymentIntent.receipt == receipt).scalar_subquery())
-    keys: list[Any] = [f"{prefix}{receipt}" for prefix in _FUNDING_PREFIXES]
-    keys += [literal(prefix) + checkout for prefix in _FUNDING_PREFIXES]
+    prefixes = (*_FUNDING_PREFIXES, *kinds.funding_prefixes())
+    keys: list[Any] = [f"{prefix}{receipt}" for prefix in prefixes]
+    keys += [literal(prefix) + checkout for prefix in prefixes]
     return session.scalar(select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(keys))
                           .order_by(ledger.JournalEntry.id).limit(1))
 

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ("flask", "werkzeug")
 """The framework; `flask_*` extensions count as flask."""
 
-DOMAIN = ("lending", "payments", "menus", "messaging", "core")
-LAYERS = ("gateway", "menus", "lending", "payments", "messaging")
+DOMAIN = ("lending", "payments", "menus", "messaging", "core", "savings")
+LAYERS = ("gateway", "menus", "lending", "payments", "messaging", "savings")
 
 RULES: dict[str, tuple[str, ...]] = {
     **{package: WEB for package in DOMAIN},

@@ -1,0 +1,129 @@
+"""Savings fixtures: savers and chamas built through the real services, M-Pesa simulated."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy.orm import Session
+
+from lending import members
+from lending.models import FieldPartner, Member
+from lending.protection import set_credit_limit
+from payments import ledger, simulator
+from payments.factory import using_provider
+from payments.ledger import MOBILE_MONEY_FLOAT
+from payments.models import PaymentIntent
+from payments.simulator import SimulatorProvider
+from savings import accounts, transfers
+from savings.models import SavingsAccount
+
+_serial = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_pin_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its smallest cost: these tests need members, not hard hashes."""
+    monkeypatch.setattr(members, "PIN_HASHER",
+                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+def unique_phone() -> str:
+    return f"+2547{uuid.uuid4().int % 10**8:08d}"
+
+
+class Savers:
+    """Members, accounts and money through the real services and the simulated M-Pesa."""
+
+    def __init__(self, session: Session, worker: Any) -> None:
+        self.session, self.worker = session, worker
+
+    def member(self, *, limit: int = 200_000, language: str = "en",
+               first_name: str | None = None, partner: FieldPartner | None = None) -> Member:
+        n = next(_serial)
+        member = members.register_member(
+            self.session, phone=unique_phone(), first_name=first_name or f"Neema{n}",
+            national_id=f"S{uuid.uuid4().hex[:12]}", pin="4821", language=language,
+            consent=True)
+        if partner is None:
+            partner = FieldPartner(name=f"Partner {n}", region="Kisumu", risk_rating=2)
+            self.session.add(partner)
+            self.session.flush()
+        members.verify_member(self.session, member.id, partner.id, "officer")
+        set_credit_limit(self.session, member.id, limit, actor="test", reason="setup")
+        self.session.flush()
+        return member
+
+    def akiba(self, member: Member) -> SavingsAccount:
+        return accounts.personal_account(self.session, member.id)
+
+    def deposit(self, member: Member, amount: int, account: SavingsAccount | None = None,
+                key: str | None = None) -> PaymentIntent:
+        """Deposit through an STK push the simulated M-Pesa answers; commits and settles."""
+        target = account or self.akiba(member)
+        intent = transfers.request_deposit(self.session, member_id=member.id,
+                                           account_id=target.id, amount=amount,
+                                           idempotency_key=key or uuid.uuid4().hex)
+        self.session.commit()
+        self.worker.run()
+        self.session.expire_all()
+        return intent
+
+    def balance(self, account: SavingsAccount) -> int:
+        self.session.expire_all()
+        return accounts.balance(self.session, account)
+
+    def intent(self, intent_id: int) -> PaymentIntent:
+        self.session.expire_all()
+        found = self.session.get(PaymentIntent, intent_id)
+        assert found is not None
+        return found
+
+    def assert_sound(self) -> None:
+        """The ledger verifies, sums to zero, and the float is what M-Pesa says it moved."""
+        self.session.expire_all()
+        assert ledger.verify(self.session).ok
+        assert ledger.trial_balance(self.session).balanced
+        assert ledger.balance(self.session, MOBILE_MONEY_FLOAT) == simulator.net_float(
+            self.session)
+
+
+@pytest.fixture
+def sim(app: Any, runtime: Any, redis: Any) -> Iterator[SimulatorProvider]:
+    """The simulator as this process's provider, posting callbacks into `app` in-process."""
+    provider = SimulatorProvider(runtime.settings)
+    with simulator.using_transport(httpx.WSGITransport(app=app)), using_provider(provider):
+        yield provider
+    simulator.clear_behaviours()
+
+
+@pytest.fixture
+def savers(session: Session, worker: Any, sim: SimulatorProvider, clock: Any) -> Savers:
+    return Savers(session, worker)
+
+
+@pytest.fixture
+def committed_app(runtime: Any, committed_db: Any) -> Any:
+    from gateway import create_app
+
+    return create_app({"RUNTIME": runtime, "MKOPO_ENV": "test",
+                       "instance_path": runtime.settings.instance_path,
+                       "callback_token": runtime.settings.callback_token,
+                       "secret_key": runtime.settings.secret_key,
+                       "pin_pepper": runtime.settings.pin_pepper})
+
+
+@pytest.fixture
+def committed_savers(committed_db: Any, committed_app: Any, worker: Any, runtime: Any,
+                     redis: Any) -> Iterator[Savers]:
+    """`Savers` committing for real (races), the simulator posting into the app in-process."""
+    provider = SimulatorProvider(runtime.settings)
+    with committed_db.session() as session, simulator.using_transport(
+            httpx.WSGITransport(app=committed_app)), using_provider(provider):
+        yield Savers(session, worker)
+    simulator.clear_behaviours()
