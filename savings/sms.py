@@ -61,4 +61,17 @@ def install() -> None:
     inbound.HANDLERS[CHAMA] = _chama
 
 
+
+def send_chama_statement(session: Session, chama_id: int, member_id: int, key: str) -> None:
+    """Queue the chama statement SMS to the member's own phone (once per key)."""
+    from lending.models import Member
+    from messaging.outbound import queue_sms
+
+    member = session.get(Member, member_id)
+    if member is None:
+        raise SavingsError("unknown_member", f"no member {member_id}")
+    template, params, category = chama_statement_params(session, chama_id, member_id)
+    queue_sms(session, member.phone, template, member.language, params, key, category=category)
+
+
 install()

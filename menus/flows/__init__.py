@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from menus.flows import account, home, loans, registration
+from menus.flows import account, home, loans, registration, savings
 from menus.flows.titles import FLOW_TITLES
 from menus.nodes import Node
 
 NODES: dict[str, Node] = {
     node.id: node
-    for module in (home, registration, loans, account)
+    for module in (home, registration, loans, account, savings)
     for node in module.NODES
 }
 
@@ -18,7 +18,7 @@ NODES.update({node.id: node for node in lender.NODES})
 
 HOME = "home"
 GATE = "pin"
-RESTING = frozenset({"home", "welcome", "resume", "pin"})
+RESTING = frozenset({"home", "welcome", "resume", "pin", "more"})
 """Flows (node-id prefixes) that are not a task in progress: nothing there to resume."""
 
 

@@ -69,7 +69,12 @@ NODES = (
              Choice(N_("Help"), "help"),
              Choice(N_("Complaint or hardship"), "ticket.kind"),
              Choice(N_("Lend"), "lend"),
+             # New services go under "More", so the home screen stays within 182 characters.
+             Choice(N_("More"), "more"),
          )),
+    Menu("more", N_("More services"), private=True, choices=(
+        Choice(N_("Akiba savings"), "save"),
+    )),
     Menu("home.pending", N_("Hi {name}, we are still verifying your registration."),
          params=_first_name, nav=False, choices=(
              Choice(N_("Help"), "help"),

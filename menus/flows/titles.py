@@ -14,4 +14,5 @@ FLOW_TITLES = {
     "help": N_("Help"),
     "ticket": N_("Complaint or hardship"),
     "lend": N_("Lend"),
+    "save": N_("Akiba savings"),
 }

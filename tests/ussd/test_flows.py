@@ -322,7 +322,7 @@ def test_the_pin_is_asked_once_per_session(ussd, services, borrower) -> None:
 
 
 def test_three_invalid_answers_end_politely(ussd, borrower) -> None:
-    ussd.dial("9", "x", "")
+    ussd.dial("99", "x", "")
     ussd.expect("Too many invalid attempts" if borrower.view.language == "en"
                 else "Umekosea mara nyingi", "*384*123#", end=True)
 

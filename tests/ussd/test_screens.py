@@ -27,6 +27,9 @@ WORST = {
     "n": 52, "every": "kila wiki 2", "total": "KES 12,000,000", "cost": "KES 2,000,000",
     "apr": "123.4", "fee": "KES 100,000", "net": "KES 9,900,000", "paybill": "600100",
     "account": "MK0012345678", "current": "Kabla na siku ya kulipa",
+    "goal": "Karo ya shule ya Amin", "target": "KES 1,000,000", "rate": "12.25",
+    "chama": "Tumaini Women Group 2", "round": 52, "pot": "KES 4,500,000.50",
+    "due": "KES 150,000", "rate_line": "",
 }
 
 
