@@ -30,8 +30,7 @@ from core.jobs import QUEUES, get_queue
 from core.runtime import Runtime
 from core.settings import Settings
 
-FIXTURES = Path(os.environ.get("MKOPO_FIXTURES", Path(__file__).resolve().parents[2] / "shared"
-                                / "fixtures"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -193,7 +192,7 @@ def clock() -> Iterator[FrozenClock]:
 
 @pytest.fixture
 def fixture_payload() -> Any:
-    """Load one of shared/fixtures by name."""
+    """Load one of tests/fixtures by name."""
     import json
 
     def load(name: str) -> Any:

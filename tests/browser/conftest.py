@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from browser_requirements import require_chromium, running_in_ci
 from werkzeug.serving import make_server
 
 from gateway import create_app
@@ -41,8 +42,7 @@ def live_app(runtime, committed_db) -> Iterator[Any]:
 
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed for browser tests: apt-get install chromium")
+    require_chromium(CHROMIUM, in_ci=running_in_ci())
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,7 @@ from payments.models import PaymentIntent, ReconciliationBreak
 from payments.reconciliation import ReconConfig, ReconMatch, RunSummary, reconcile
 from payments.statements import ImportReport, import_statement
 
-FIXTURES = Path(os.environ.get("MKOPO_FIXTURES", Path(__file__).resolve().parents[3] / "shared"
-                               / "fixtures"))
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURES_STATEMENT = FIXTURES / "mpesa_statement_sample.csv"
 HEADER = ["Receipt No.", "Completion Time", "Initiation Time", "Details", "Transaction Status",
           "Paid In", "Withdrawn", "Balance", "Balance Confirmed", "Reason Type",

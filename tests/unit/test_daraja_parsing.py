@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -37,19 +36,11 @@ from payments.providers import (
 NAIROBI = ZoneInfo("Africa/Nairobi")
 
 
-def fixtures_dir() -> Path:
-    """The shared fixtures beside the repository, or wherever MKOPO_FIXTURES points."""
-    beside = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-    if beside.is_dir():
-        return beside
-    configured = os.environ.get("MKOPO_FIXTURES")
-    if not configured:
-        raise RuntimeError("Daraja fixtures not found: set MKOPO_FIXTURES")
-    return Path(configured)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def load(name: str) -> Any:
-    return json.loads((fixtures_dir() / f"daraja_{name}.json").read_text())
+    return json.loads((FIXTURES / f"daraja_{name}.json").read_text())
 
 
 PARSERS: dict[str, Callable[[Any], object]] = {
@@ -68,7 +59,7 @@ PARSERS: dict[str, Callable[[Any], object]] = {
 
 
 def test_every_daraja_fixture_has_a_parser() -> None:
-    names = {p.stem.removeprefix("daraja_") for p in fixtures_dir().glob("daraja_*.json")}
+    names = {p.stem.removeprefix("daraja_") for p in FIXTURES.glob("daraja_*.json")}
     assert names == set(PARSERS)
 
 
