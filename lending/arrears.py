@@ -26,7 +26,8 @@ from payments import ledger
 from payments.ledger import PENALTY_INCOME, credit, debit, loan_penalties
 
 __all__ = [
-    "BUCKETS", "NON_PERFORMING_AFTER", "PAR_THRESHOLDS", "apply_penalties", "bucket",
+    "BUCKETS", "NON_PERFORMING_AFTER", "PAR1", "PAR30", "PAR90", "PAR_LABELS", "PAR_THRESHOLDS",
+    "apply_penalties", "bucket",
     "days_past_due", "in_arrears", "mark_defaults", "mark_non_performing",
 ]
 
@@ -34,8 +35,12 @@ NON_PERFORMING_AFTER = 90  # more than 90 days past due: non-performing, and def
 BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("current", 0, 0), ("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, None),
 )
-PAR_THRESHOLDS = {"par1": 1, "par30": 31, "par90": 91}
+PAR1, PAR30, PAR90 = "par1", "par30", "par90"
+"""The keys of portfolio-at-risk figures; readers use these names, never spelled-out strings."""
+PAR_THRESHOLDS = {PAR1: 1, PAR30: 31, PAR90: 91}
 """Portfolio at risk n: principal of loans at least this many days past due (PAR30: >30)."""
+PAR_LABELS = {PAR1: "PAR1", PAR30: "PAR30", PAR90: "PAR90"}
+"""How each measure is written for people (charts, cards, reports)."""
 
 
 def bucket(dpd: int) -> str:

@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from lending.arrears import PAR_THRESHOLDS
+from lending.arrears import PAR1, PAR30, PAR90, PAR_THRESHOLDS
 from lending.loans import days_past_due, principal_outstanding
 from lending.models import (
     DEFAULTED,
@@ -56,6 +56,18 @@ class PortfolioFigures:
     collected_to_date: int
     defaulted_principal: int
     par_percent: dict[str, Decimal | None] = field(default_factory=dict)
+
+    @property
+    def par1_percent(self) -> Decimal | None:
+        return self.par_percent.get(PAR1)
+
+    @property
+    def par30_percent(self) -> Decimal | None:
+        return self.par_percent.get(PAR30)
+
+    @property
+    def par90_percent(self) -> Decimal | None:
+        return self.par_percent.get(PAR90)
 
     @property
     def repayment_rate(self) -> Decimal | None:

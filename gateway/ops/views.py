@@ -20,6 +20,7 @@ from gateway.ops.auth import (
     requires,
 )
 from gateway.ops_models import audit
+from lending.arrears import PAR1, PAR30, PAR_LABELS
 from lending.errors import LendingError
 from lending.localtime import today
 from lending.models import PENDING_REVIEW
@@ -90,8 +91,8 @@ def dashboard() -> str:
                                                        for _, f in trend]}, charts.shillings,
                                       minimum=100_000),
         par_chart=charts.line("Portfolio at risk", labels, {
-            name: [f.par_percent.get(name) for _, f in trend] for name in ("PAR1", "PAR30")
-            if name in current.par_percent}),
+            PAR_LABELS[name]: [f.par_percent.get(name) for _, f in trend]
+            for name in (PAR1, PAR30)}),
         repayment_chart=charts.line("Repayment rate", labels,
                                     {"repayment rate": [f.repayment_rate for _, f in trend]},
                                     top=100.0),

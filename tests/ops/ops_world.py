@@ -5,11 +5,16 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from core.clock import utcnow
 from lending import members
-from lending.applications import apply_for_loan
+from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
+from lending.disbursement import complete_disbursement, start_disbursement
+from lending.funding import fund_loan
 from lending.models import FieldPartner, Loan
 from lending.protection import set_credit_limit
+from payments import ledger
+from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 
 PASSWORD = "correct horse battery"
 _n = itertools.count(1)
@@ -42,5 +47,25 @@ class Applications:
                               product_code=self.product.code, amount=100_000, term=4,
                               purpose="poultry feed", idempotency_key=f"ops-{n}")
         if self.commit:  # inside a test's outer transaction, commit only releases a savepoint
+            self.session.commit()
+        return loan
+
+    def active(self, partner: FieldPartner) -> Loan:
+        """An application approved, funded by one lender and paid out now."""
+        loan = approve_loan(self.session, self.pending(partner).id, actor="officer")
+        n = next(_n)
+        lender = members.register_member(
+            self.session, phone=f"+25473{n:07d}", first_name=f"Wanjiku{n}",
+            national_id=f"LND{n}", pin="4821", language="en", consent=True)
+        members.become_lender(self.session, lender.id)
+        ledger.post(self.session, f"ops-deposit:{lender.id}", "deposit",
+                    [debit(MOBILE_MONEY_FLOAT, loan.amount),
+                     credit(lender_wallet(lender.id), loan.amount)])
+        fund_loan(self.session, loan_id=loan.id, lender_id=lender.id,
+                  shares=-(-loan.amount // loan.product.share_unit), idempotency_key=f"of-{n}")
+        start_disbursement(self.session, loan.id, actor="payments")
+        loan = complete_disbursement(self.session, loan.id, receipt=f"OPSR{n}",
+                                     occurred_at=utcnow())
+        if self.commit:
             self.session.commit()
         return loan
