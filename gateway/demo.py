@@ -1,4 +1,4 @@
-"""`flask --app gateway seed-demo`: a field partner, lenders with money, borrowers in every state.
+"""`flask --app gateway seed-demo`: a partner, lenders, borrowers in every state, savers, a chama.
 
 Everything goes through the real services (registration, applications, funding,
 payment intents and their settlement), with the clock set back so that the
@@ -29,8 +29,11 @@ from lending.loans import next_due
 from lending.localtime import today
 from lending.models import FieldPartner, Loan, Member
 from lending.protection import set_credit_limit
+from lending.schedule import add_months
 from payments import intents, settlement
 from payments.models import PaymentIntent
+from savings import accounts as savings_accounts
+from savings import chamas, interest, transfers
 
 PARTNER = "Tujenge Microfinance"
 DEMO_PIN = "1357"
@@ -107,6 +110,8 @@ class Demo:
         self.loan_fundraising()
         self.loan_waiting_for_payout_approval()
         self.loan_in_review_and_rejected()
+        self.saver_with_a_goal()
+        self.chama_going_round()
 
     # --- people --------------------------------------------------------------------
 
@@ -225,6 +230,52 @@ class Demo:
         rejected = self.loan("rejected", "BIASHARA", 200_000, 12, "Phone accessories")
         reject_loan(self.session, rejected.id, actor="demo-field-officer",
                     reason="income could not be confirmed")
+
+
+    # --- savings --------------------------------------------------------------------
+
+    def saver_with_a_goal(self) -> None:
+        """Achieng saves every month into Akiba and a locked school-fees goal; interest paid."""
+        saver = self.borrowers["active"]
+        goal = None
+        first = add_months(today().replace(day=1), -2)
+        for k in range(3):
+            day = add_months(today(), k - 2)
+            with backdated(days=(today() - day).days):
+                if goal is None:
+                    goal = savings_accounts.open_goal(
+                        self.session, saver.id, name="School fees", target=2_000_000,
+                        lock_until=add_months(today(), 8))
+                akiba = savings_accounts.personal_account(self.session, saver.id)
+                for account, amount in ((akiba, 100_000), (goal, 150_000)):
+                    self.paid(transfers.request_deposit(
+                        self.session, member_id=saver.id, account_id=account.id, amount=amount,
+                        idempotency_key=f"demo-save-{account.id}-{k}"))
+        for k in range(2):
+            interest.credit_month(self.session, add_months(first, k), today())
+
+    def chama_going_round(self) -> None:
+        """Tumaini: three members, weekly KES 200; round 1 paid to Achieng, round 2 filling."""
+        people = [self.borrowers[state] for state in ("active", "repaid", "review")]
+        start = today() - timedelta(days=10)
+        chama = chamas.create_chama(
+            self.session, name="Tumaini Women Group", contribution=20_000, frequency="weekly",
+            start_date=start, member_ids=[p.id for p in people],
+            field_partner_id=self.partner.id, actor="demo-field-officer")
+        for round_, payers, days_ago in ((1, people, 9), (2, people[1:], 2)):
+            with backdated(days=days_ago):
+                for person in payers:
+                    self.paid(transfers.request_contribution(
+                        self.session, member_id=person.id, chama_id=chama.id,
+                        idempotency_key=f"demo-chama-{round_}-{person.id}"))
+                if round_ == 1:
+                    advance(days=6)
+                    for payout in chamas.close_round(self.session, chama.id, today()):
+                        intent = self.session.get(PaymentIntent, payout.intent_id)
+                        assert intent is not None
+                        settlement.settle_payout_success(
+                            self.session, intent, amount=intent.amount, receipt=self.receipt(),
+                            occurred_at=utcnow())
 
 
 @contextmanager

@@ -25,6 +25,7 @@ ENDPOINT_MODULES = (
     "gateway.api.lenders",
     "gateway.api.reconciliation",
     "gateway.api.ledger",
+    "gateway.api.savings",
 )
 
 
@@ -109,7 +110,8 @@ SPEC: dict[str, Any] = {
     "info": {
         "title": "Mkopo API",
         "version": "1",
-        "description": "Loan products and quotes, loans, lenders, reconciliation and the ledger. "
+        "description": "Loan products and quotes, loans, lenders, reconciliation, the ledger and "
+        "savings. "
         "Amounts are integer minor units (KES cents). Errors are "
         '{"error": {"code", "message"}} with a 4xx status.',
     },

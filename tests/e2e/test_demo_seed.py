@@ -42,3 +42,20 @@ def test_seed_demo_command_prints_the_credentials(runner) -> None:
     assert "PIN: 1357" in result.output and "admin@mkopo.test" in result.output
     again = runner.invoke(args=["seed-demo"])
     assert "already present" in again.output
+
+
+def test_seed_shows_a_saver_with_a_goal_and_a_chama_going_round(session) -> None:
+    from savings import accounts, chamas, queries
+
+    seed(session)
+    achieng = session.scalar(select(Member).where(Member.phone == BORROWERS["active"].phone))
+    views = {v.name: v for v in accounts.member_accounts(session, achieng.id)}
+    assert views["Akiba"].balance >= 300_000  # three months of KES 1,000, plus interest
+    assert views["School fees"].target == 2_000_000 and views["School fees"].locked
+    assert views["School fees"].balance >= 450_000
+    (chama,) = queries.list_chamas(session)
+    assert chama.summary.round == 2 and chama.summary.pot == 40_000
+    assert chama.summary.next_recipients == ["Chebet"]
+    assert [p["status"] for p in chama.payouts] == ["paid"]
+    assert chamas.pot(session, chama.summary.id, 1) == 60_000
+    assert ledger.verify(session).ok
