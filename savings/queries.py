@@ -43,7 +43,7 @@ class AccountRow:
                 "currency": self.currency, "created_at": self.created_at.isoformat()}
 
 
-def _accounts(field_partner_id: int | None) -> Select[Any]:
+def _accounts(field_partner_id: int | None) -> Select[SavingsAccount, Member]:
     query = select(SavingsAccount, Member).join(Member, Member.id == SavingsAccount.member_id)
     if field_partner_id is not None:
         query = query.where(Member.field_partner_id == field_partner_id)
@@ -102,7 +102,7 @@ def movements(session: Session, account_id: int, limit: int = 20) -> list[Moveme
             in rows]
 
 
-def _chamas(field_partner_id: int | None) -> Select[Any]:
+def _chamas(field_partner_id: int | None) -> Select[Chama]:
     query = select(Chama)
     if field_partner_id is not None:
         query = query.where(Chama.field_partner_id == field_partner_id)
