@@ -12,6 +12,7 @@ HANDLER_MODULES = (
     "lending.autolend",
     "savings.transfers",
     "savings.sms",
+    "insurance.wiring",
 )
 
 
@@ -33,6 +34,7 @@ MODEL_MODULES = (
     "menus.models",
     "gateway.ops_models",
     "savings.models",
+    "insurance.models",
 )
 
 

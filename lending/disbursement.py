@@ -1,8 +1,10 @@
 """Disbursement: a funded loan is paid out once, then its real schedule starts.
 
 Ledger at completion (key `disbursement:{loan_id}`): Dr loan_principal amount /
-Cr mobile-money float net / Cr fee income upfront fee. The lenders' money moved
-into the loan's participation when they funded it.
+Cr mobile-money float net / Cr fee income upfront fee / Cr insurance pool the
+credit-life premium, when the product carries cover (`lending.cover`); the B2C
+payout is then the net less the premium. The lenders' money moved into the
+loan's participation when they funded it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from core.clock import as_utc
-from lending import notifications
+from lending import cover, notifications
 from lending.disclosure import quote
 from lending.errors import LendingError
 from lending.lifecycle import lock_loan, transition
@@ -43,6 +45,11 @@ def payout_key(loan: Loan) -> str:
     return base if loan.payout_attempts <= 1 else f"{base}:{loan.payout_attempts}"
 
 
+def cash_paid_out(loan: Loan) -> int:
+    """What the B2C payout sends: the net disbursed less any credit-life premium."""
+    return loan.net_disbursed - loan.credit_life_premium
+
+
 def start_disbursement(session: Session, loan_id: int, *, actor: str) -> DisbursementOrder:
     """Funded -> disbursing; the order to pay out. Any other state is refused."""
     loan = lock_loan(session, loan_id)
@@ -52,7 +59,7 @@ def start_disbursement(session: Session, loan_id: int, *, actor: str) -> Disburs
     loan.payout_attempts += 1
     return DisbursementOrder(
         loan_id=loan.id, reference=loan.reference, phone=loan.borrower.phone,
-        amount_net=loan.net_disbursed, idempotency_key=payout_key(loan),
+        amount_net=cash_paid_out(loan), idempotency_key=payout_key(loan),
     )
 
 
@@ -77,17 +84,22 @@ def complete_disbursement(
 
 
 def _post_disbursement(session: Session, loan: Loan, receipt: str, at: datetime) -> None:
+    premium = loan.credit_life_premium
+    port = cover.cover_port() if premium else None
     ledger.post(
         session, f"disbursement:{loan.id}", "loan_disbursement",
         [debit(loan_principal(loan.id), loan.amount),
-         credit(MOBILE_MONEY_FLOAT, loan.net_disbursed),
-         credit(FEE_INCOME, loan.upfront_fee)],
+         credit(MOBILE_MONEY_FLOAT, cash_paid_out(loan)),
+         credit(FEE_INCOME, loan.upfront_fee),
+         *([credit(port.pool, premium)] if port else [])],
         currency=loan.currency, loan_id=loan.id, member_id=loan.borrower_id,
         description=f"Loan {loan.reference} paid out",
         meta={"receipt": receipt, "loan_reference": loan.reference,
-              "amount": loan.net_disbursed, "fee": loan.upfront_fee},
+              "amount": cash_paid_out(loan), "fee": loan.upfront_fee, "premium": premium},
         occurred_at=at,
     )
+    if port is not None:
+        port.cover_started(session, loan)
 
 
 def fail_disbursement(session: Session, loan_id: int, *, reason: str) -> Loan:

@@ -16,7 +16,7 @@ from typing import Any
 
 from core.gsm7 import septets
 from core.money import format_money
-from lending.products import ProductTerms, check_request, upfront_fee
+from lending.products import ProductTerms, check_request, credit_life_premium, upfront_fee
 from lending.schedule import PRECISION, Installment, build_schedule
 
 # 2^-120 of a factor-of-two bracket: v to ~1e-36 relative, far below 0.05% of APR
@@ -39,6 +39,12 @@ class Quote:
     net_disbursed: int
     total_cost_of_credit: int
     apr: Decimal
+    credit_life_premium: int = 0
+
+    @property
+    def cash_received(self) -> int:
+        """What reaches the borrower's phone: net_disbursed less the credit-life premium."""
+        return self.net_disbursed - self.credit_life_premium
 
     def to_json(self) -> dict[str, Any]:
         """Render as the CONTRACT's quote object (plus currency, amount, term, frequency)."""
@@ -53,6 +59,9 @@ class Quote:
             "net_disbursed": self.net_disbursed,
             "total_cost_of_credit": self.total_cost_of_credit,
             "apr": str(self.apr),
+            # Additions to the CONTRACT's quote: the cover's premium and the cash paid out.
+            "credit_life_premium": self.credit_life_premium,
+            "cash_received": self.cash_received,
         }
 
 
@@ -74,6 +83,7 @@ def quote(terms: ProductTerms, amount: int, n: int, start: date) -> Quote:
         net_disbursed=net,
         total_cost_of_credit=total - net,
         apr=annual_percentage_rate(net, [row.total for row in rows], terms.periods_per_year),
+        credit_life_premium=credit_life_premium(terms, amount),
     )
 
 
@@ -132,6 +142,7 @@ _WORDS = {
         "total": "Total {total}.",
         "cost": "Cost {cost}.",
         "apr": "APR {apr}%",
+        "cover": "Life cover {premium}.",
     },
     "sw": {
         "weekly": "kila wiki",
@@ -144,6 +155,7 @@ _WORDS = {
         "total": "Jumla {total}.",
         "cost": "Gharama {cost}.",
         "apr": "APR {apr}%",
+        "cover": "Bima ya mkopo {premium}.",
     },
 }
 
@@ -183,7 +195,11 @@ def disclosure_text(quote: Quote, language: str = "en") -> str:
         words["cost"].format(cost=format_money(quote.total_cost_of_credit, money)),
         words["apr"].format(apr=quote.apr),
     ]
-    get = [words["get"].format(net=format_money(quote.net_disbursed, money))]
+    get = [words["get"].format(net=format_money(quote.cash_received, money))]
+    # A premium is a price the borrower pays: it is never the part dropped for space.
+    cover = ([words["cover"].format(premium=format_money(quote.credit_life_premium, money))]
+             if quote.credit_life_premium else [])
     # the amount received matters most when a fee is deducted; drop it if space is short
-    full = " ".join([pay, *(get if quote.upfront_fee else []), *tail])
-    return full if septets(full) <= SCREEN_BUDGET else " ".join([pay, *tail])
+    deducted = quote.upfront_fee or quote.credit_life_premium
+    full = " ".join([pay, *(get if deducted else []), *cover, *tail])
+    return full if septets(full) <= SCREEN_BUDGET else " ".join([pay, *cover, *tail])

@@ -16,6 +16,7 @@ def store_quote(session: Session, loan: Loan, offer: Quote) -> None:
     """Put a quote's figures and schedule on the loan, replacing any earlier schedule."""
     loan.amount, loan.term = offer.amount, offer.term
     loan.upfront_fee, loan.net_disbursed = offer.upfront_fee, offer.net_disbursed
+    loan.credit_life_premium = offer.credit_life_premium
     loan.total_repayable, loan.apr = offer.total_repayable, str(offer.apr)
     replace_installments(session, loan, offer.installments)
 

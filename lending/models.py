@@ -126,6 +126,7 @@ class Product(Base):
     overpayment: Mapped[str] = mapped_column(String(10), default="credit")
     platform_interest_share_percent: Mapped[str] = mapped_column(String(16), default="20")
     reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=lambda: [-3, 0, 1, 7])
+    credit_life_premium_percent: Mapped[str] = mapped_column(String(16), default="0")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
 
@@ -143,6 +144,7 @@ class Product(Base):
             funding_window_days=self.funding_window_days, funding_mode=self.funding_mode,
             share_unit=self.share_unit, max_active_loans=self.max_active_loans,
             overpayment=self.overpayment,
+            credit_life_premium_percent=Decimal(self.credit_life_premium_percent),
         )
 
     @property
@@ -183,6 +185,8 @@ class Loan(Base):
     currency: Mapped[str] = mapped_column(String(3), default="KES")
     upfront_fee: Mapped[MinorUnits] = mapped_column(default=0)
     net_disbursed: Mapped[MinorUnits]
+    # Deducted from the payout beside the fee and paid into the insurance pool (0: no cover).
+    credit_life_premium: Mapped[MinorUnits] = mapped_column(default=0)
     total_repayable: Mapped[MinorUnits]
     apr: Mapped[str] = mapped_column(String(24))
     funded_amount: Mapped[MinorUnits] = mapped_column(default=0)

@@ -64,7 +64,8 @@ def loan_funded(session: Session, loan: Loan) -> None:
 def loan_disbursed(session: Session, loan: Loan, installment: int, first_due: date) -> None:
     _to_borrower(
         session, loan, "loan_disbursed", "disbursed",
-        amount=_money(loan.net_disbursed, loan), count=loan.term,
+        # what reached her phone: the net less any credit-life premium
+        amount=_money(loan.net_disbursed - loan.credit_life_premium, loan), count=loan.term,
         installment=_money(installment, loan), frequency=loan.product.frequency,
         first_due=first_due,
     )

@@ -17,6 +17,11 @@ Conventions fixed here (and documented in the OpenAPI description):
   `penalty_percent` once per late installment; `daily` charges it per day late.
   Either way the penalties on one installment never exceed `penalty_cap_percent`
   of its amount.
+- `credit_life_premium_percent` (default 0: no cover): the credit-life insurance
+  premium, round(A x percent / 100) half-even, deducted from the payout beside the
+  upfront fee and paid into the insurance pool (see `docs/insurance.md`). It leaves
+  the CONTRACT's quote figures (net_disbursed = A - fee, the cost of credit, the APR)
+  as they are; the quote adds `credit_life_premium` and `cash_received`.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ MAX_AMOUNT = 10**12  # KES 10bn in cents: far above any microloan, far below Dec
 MAX_INSTALLMENTS = 520  # ten years of weekly installments
 MAX_RATE = Decimal(1000)
 MAX_RATE_PLACES = 4
+MAX_PREMIUM_PERCENT = Decimal(10)  # credit-life cover costs a few percent at most
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
@@ -75,6 +81,7 @@ class ProductTerms:
     share_unit: int = 10_000
     max_active_loans: int = 1
     overpayment: str = "credit"
+    credit_life_premium_percent: Decimal = Decimal(0)
 
     @property
     def periods_per_year(self) -> int:
@@ -104,6 +111,7 @@ class ProductTerms:
             "share_unit": self.share_unit,
             "max_active_loans": self.max_active_loans,
             "overpayment": self.overpayment,
+            "credit_life_premium_percent": str(self.credit_life_premium_percent),
         }
 
 
@@ -209,6 +217,7 @@ _OPTIONAL: dict[str, tuple[Callable[[str, Any], Any], Any]] = {
     "share_unit": (_integer(1, MAX_AMOUNT), 10_000),
     "max_active_loans": (_integer(1, 10), 1),
     "overpayment": (_choice(OVERPAYMENT_POLICIES), "credit"),
+    "credit_life_premium_percent": (_percent(MAX_PREMIUM_PERCENT), Decimal(0)),
 }
 
 PRODUCT_FIELDS = frozenset(_REQUIRED) | frozenset(_OPTIONAL)
@@ -263,6 +272,9 @@ def _check_consistency(terms: ProductTerms) -> None:
     if net_of_fee(terms, terms.min_amount) <= 0:
         field = "upfront_fee_flat" if terms.upfront_fee_flat else "upfront_fee_percent"
         raise ProductError(field, "the fee would swallow the minimum amount")
+    if cash_received(terms, terms.min_amount) <= 0:
+        raise ProductError("credit_life_premium_percent",
+                           "fee and premium would swallow the minimum amount")
 
 
 def upfront_fee(terms: ProductTerms, amount: int) -> int:
@@ -277,13 +289,23 @@ def net_of_fee(terms: ProductTerms, amount: int) -> int:
     return amount - upfront_fee(terms, amount)
 
 
+def credit_life_premium(terms: ProductTerms, amount: int) -> int:
+    """The credit-life premium deducted at disbursement: round(A x premium%/100) half-even."""
+    return round_half_even(Decimal(amount) * terms.credit_life_premium_percent / 100)
+
+
+def cash_received(terms: ProductTerms, amount: int) -> int:
+    """What reaches the borrower's phone: the amount less the fee and the cover's premium."""
+    return net_of_fee(terms, amount) - credit_life_premium(terms, amount)
+
+
 def check_request(terms: ProductTerms, amount: int, n: int) -> None:
     """Refuse an amount or a number of installments the product does not allow."""
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise ProductError("amount", "must be an integer number of minor units")
     if not terms.min_amount <= amount <= terms.max_amount:
         raise ProductError("amount", f"must be between {terms.min_amount} and {terms.max_amount}")
-    if net_of_fee(terms, amount) <= 0:
+    if cash_received(terms, amount) <= 0:
         raise ProductError("amount", "is too small to cover the upfront fee")
     if not isinstance(n, int) or isinstance(n, bool) or n not in terms.terms:
         allowed = ", ".join(str(t) for t in terms.terms)

@@ -49,7 +49,8 @@ from payments.ledger import (
     loan_principal,
 )
 
-SOURCES = ("stk", "c2b", "manual", "suspense", "credit")
+SOURCES = ("stk", "c2b", "manual", "suspense", "credit", "insurance")
+"""`insurance`: an accepted credit-life claim settling the loan from the insurance pool."""
 BUCKETS = ("penalty", "fee", "interest", "principal")
 
 

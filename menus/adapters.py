@@ -183,6 +183,7 @@ class DomainBorrowerServices:
             installment=offer.installments[0].total, total_repayable=offer.total_repayable,
             cost_of_credit=offer.total_cost_of_credit, apr=str(offer.apr),
             upfront_fee=offer.upfront_fee, currency=product.currency,
+            credit_life_premium=offer.credit_life_premium,
         )
 
     def apply(self, member_id: int, product_code: str, amount: int, term: int, purpose: str,

@@ -109,6 +109,7 @@ class QuoteView:
     apr: str  # percent, one decimal, e.g. "41.3"
     upfront_fee: int = 0
     currency: str = "KES"
+    credit_life_premium: int = 0  # deducted at payout beside the fee; 0: no cover
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ def loan_json(loan: Loan, *, detail: bool = False) -> dict[str, Any]:
         "field_partner_id": loan.field_partner_id, "currency": loan.currency,
         "amount": loan.amount, "term": loan.term, "purpose": loan.purpose,
         "upfront_fee": loan.upfront_fee, "net_disbursed": loan.net_disbursed,
+        "credit_life_premium": loan.credit_life_premium,
         "total_repayable": loan.total_repayable, "apr": loan.apr,
         "funded_amount": loan.funded_amount, "created_at": loan.created_at.isoformat(),
         "disbursed_at": loan.disbursed_at.isoformat() if loan.disbursed_at else None,

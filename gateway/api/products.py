@@ -52,6 +52,10 @@ PRODUCT_SCHEMA: dict[str, Any] = {
         "overpayment": {"type": "string", "enum": ["credit", "prepay"]},
         "platform_interest_share_percent": {"type": "string", "default": "20"},
         "reminder_offsets": {"type": "array", "items": {"type": "integer"}},
+        "credit_life_premium_percent": {
+            "type": "string", "default": "0",
+            "description": "credit-life cover premium, percent of the amount (0-10), deducted "
+                           "at disbursement into the insurance pool; 0: no cover"},
     },
 }
 
@@ -107,7 +111,9 @@ def list_products() -> Response:
                       query("start", "YYYY-MM-DD the schedule runs from (default: today)",
                             {"type": "string", "format": "date"})],
           responses={200: "installments, total_repayable, upfront_fee, net_disbursed, "
-                          "total_cost_of_credit, apr (percent, one decimal)",
+                          "total_cost_of_credit, apr (percent, one decimal); and, added: "
+                          "credit_life_premium (deducted at disbursement, 0 without cover) "
+                          "and cash_received (net_disbursed - credit_life_premium)",
                      400: "an amount, term or date the product does not allow",
                      404: "no product with this code"})
 def quote_product(code: str) -> Response:

@@ -48,6 +48,8 @@ REPAY_TITLE = N_("Repay loan")
 DISCLOSURE = N_("Borrow {amount}. Pay {installment} x {n}, {every}.\nTotal to repay: {total}\n"
                 "Cost of credit: {cost}\nAPR: {apr}%")
 FEE_LINE = N_("Fee {fee} is deducted: you receive {net}.")
+COVER_LINE = N_("Life cover {premium} is deducted: you receive {net}.")
+FEE_AND_COVER_LINE = N_("Fee {fee} and life cover {premium} are deducted: you receive {net}.")
 APPLIED = N_("Application received. Loan reference {ref}. We will send you an "
              "SMS when it is approved.")
 CONFIRM_PAYMENT = N_("Pay {amount} to loan {ref} from your M-Pesa?")
@@ -113,10 +115,15 @@ def disclosure(ctx: Ctx) -> str:
         total=ctx.money(q.total_repayable, q.currency),
         cost=ctx.money(q.cost_of_credit, q.currency), apr=q.apr,
     )
-    if q.upfront_fee:
-        text += "\n" + ctx.t(FEE_LINE,
-                             fee=ctx.money(q.upfront_fee, q.currency),
-                             net=ctx.money(q.amount - q.upfront_fee, q.currency))
+    deductions = {"fee": ctx.money(q.upfront_fee, q.currency),
+                  "premium": ctx.money(q.credit_life_premium, q.currency),
+                  "net": ctx.money(q.amount - q.upfront_fee - q.credit_life_premium, q.currency)}
+    if q.upfront_fee and q.credit_life_premium:
+        text += "\n" + ctx.t(FEE_AND_COVER_LINE, **deductions)
+    elif q.credit_life_premium:
+        text += "\n" + ctx.t(COVER_LINE, **deductions)
+    elif q.upfront_fee:
+        text += "\n" + ctx.t(FEE_LINE, **deductions)
     return text
 
 

@@ -135,6 +135,9 @@ def test_declining_monthly_quote_in_the_contract_shape():
         "net_disbursed": 100000,
         "total_cost_of_credit": 4026,
         "apr": "26.8",
+        # added beside the CONTRACT's fields: no cover on this product
+        "credit_life_premium": 0,
+        "cash_received": 100000,
     }
 
 
