@@ -127,15 +127,16 @@ class Insured:
                                key=uuid.uuid4().hex)
 
     def claim(self, claim_id: int) -> Claim:
+        # populate_existing, not expire_all: an outbox item still to be enqueued on commit
+        # must not be expired under the after-commit hook
         self.session.flush()
-        self.session.expire_all()
-        found = self.session.get(Claim, claim_id)
+        found = self.session.get(Claim, claim_id, populate_existing=True)
         assert found is not None
         return found
 
     def intent(self, intent_id: int) -> PaymentIntent:
-        self.session.expire_all()
-        found = self.session.get(PaymentIntent, intent_id)
+        self.session.flush()
+        found = self.session.get(PaymentIntent, intent_id, populate_existing=True)
         assert found is not None
         return found
 
