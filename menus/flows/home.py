@@ -74,6 +74,7 @@ NODES = (
          )),
     Menu("more", N_("More services"), private=True, choices=(
         Choice(N_("Akiba savings"), "save"),
+        Choice(N_("Bima insurance"), "bima"),
     )),
     Menu("home.pending", N_("Hi {name}, we are still verifying your registration."),
          params=_first_name, nav=False, choices=(

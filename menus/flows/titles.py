@@ -15,4 +15,5 @@ FLOW_TITLES = {
     "ticket": N_("Complaint or hardship"),
     "lend": N_("Lend"),
     "save": N_("Akiba savings"),
+    "bima": N_("Bima insurance"),
 }

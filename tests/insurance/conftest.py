@@ -85,11 +85,15 @@ class Insured:
         self.settle()
         return member
 
+    def product(self, **overrides: Any) -> Any:
+        """A loan product with credit-life cover (COVERED_PRODUCT unless overridden)."""
+        return create_product(self.session, {**COVERED_PRODUCT, "code": f"C{next(_serial)}",
+                                             **overrides})
+
     def covered_loan(self, amount: int = 100_000, *, lenders: int = 2, term: int = 4,
                      borrower: Member | None = None, **product: Any) -> Loan:
         """A loan with credit-life cover, funded by `lenders` and paid out by B2C."""
-        made = create_product(self.session, {**COVERED_PRODUCT, "code": f"C{next(_serial)}",
-                                             **product})
+        made = self.product(**product)
         borrower = borrower or self.member(limit=max(amount, 2_000_000))
         loan = apply_for_loan(self.session, member_id=borrower.id, product_code=made.code,
                               amount=amount, term=term, purpose="stock for the kiosk",

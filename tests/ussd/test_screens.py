@@ -30,6 +30,8 @@ WORST = {
     "goal": "Karo ya shule ya Amin", "target": "KES 1,000,000", "rate": "12.25",
     "chama": "Tumaini Women Group 2", "round": 52, "pot": "KES 4,500,000.50",
     "due": "KES 150,000", "rate_line": "",
+    "premium": "KES 100,000", "days": 365, "benefit": "KES 100,000", "nights": 30,
+    "cover": "Bima ya hospitali", "what": "usiku 30 hospitalini",
 }
 
 

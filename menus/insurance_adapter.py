@@ -1,0 +1,108 @@
+"""The Bima menus' port over the real insurance domain, in the request's session.
+
+Each mutating method commits before returning or rolls back and raises
+`InsuranceRefused`. A member files claims only on their own policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from insurance import claims, policies
+from insurance.errors import InsuranceError
+from insurance.models import ACTIVE, CREDIT_LIFE, REJECTED, Claim, Policy
+from insurance.plans import HOSPITAL_CASH
+from lending.localtime import today
+from lending.models import Loan
+from menus.insurance_ports import (
+    INSURANCE_REASONS,
+    ClaimLine,
+    InsuranceRefused,
+    PlanView,
+    PolicyLine,
+)
+from payments.intents import PaymentError
+
+
+class DomainInsuranceServices:
+    """`menus.insurance_ports.InsuranceServices` over the insurance package."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def policies(self, member_id: int) -> list[PolicyLine]:
+        day = today()
+        lines = []
+        for policy in policies.member_policies(self.session, member_id):
+            loan = self.session.get(Loan, policy.loan_id) if policy.loan_id else None
+            if policy.kind == CREDIT_LIFE:
+                assert loan is not None
+                claimable = policies.credit_life_in_force(policy, loan, day)
+                lines.append(PolicyLine(policy.id, policy.kind, policy.status, loan.reference,
+                                        claimable=claimable))
+            else:
+                lines.append(PolicyLine(policy.id, policy.kind, policy.status,
+                                        ends_on=policy.ends_on,
+                                        nights_left=self._nights_left(policy),
+                                        claimable=policy.in_force_on(day)))
+        return lines
+
+    def _nights_left(self, policy: Policy) -> int:
+        used = sum(self.session.scalars(select(Claim.nights).where(
+            Claim.policy_id == policy.id, Claim.status != REJECTED)))
+        return max(0, policy.max_nights - used) if policy.status == ACTIVE else 0
+
+    def plan(self) -> PlanView:
+        plan = HOSPITAL_CASH
+        return PlanView(plan.premium, plan.cover_days, plan.nightly_benefit, plan.max_nights)
+
+    def buy_hospital_cash(self, member_id: int, idempotency_key: str) -> None:
+        with self._unit():
+            policies.buy_hospital_cash(self.session, member_id=member_id,
+                                       idempotency_key=idempotency_key)
+
+    def file_claim(self, member_id: int, policy_id: int, cause: str, days_ago: int,
+                   nights: int, idempotency_key: str) -> ClaimLine:
+        with self._unit():
+            policy = self.session.get(Policy, policy_id)
+            if policy is None or policy.member_id != member_id:
+                raise InsuranceError("unknown_policy")
+            claim = claims.file_claim(
+                self.session, policy_id=policy_id, cause=cause,
+                event_date=today() - timedelta(days=days_ago), nights=nights,
+                filed_by=f"member:{member_id}", channel="ussd", idempotency_key=idempotency_key)
+            line = _claim_line(claim)
+        return line
+
+    def claims(self, member_id: int, limit: int) -> list[ClaimLine]:
+        rows = self.session.scalars(select(Claim).where(Claim.member_id == member_id)
+                                    .order_by(Claim.id.desc()).limit(limit))
+        return [_claim_line(claim) for claim in rows]
+
+    @contextmanager
+    def _unit(self) -> Iterator[None]:
+        """Commit on success; on a refusal roll back and say why in the menus' terms."""
+        try:
+            yield
+            self.session.commit()
+        except InsuranceError as exc:
+            self.session.rollback()
+            code = exc.code if exc.code in INSURANCE_REASONS else "service_unavailable"
+            raise InsuranceRefused(code) from None
+        except PaymentError as exc:
+            self.session.rollback()
+            raise InsuranceRefused("payment_pending" if exc.code == "payment_pending"
+                                   else "service_unavailable") from None
+        except Exception:
+            self.session.rollback()
+            raise
+
+
+def _claim_line(claim: Claim) -> ClaimLine:
+    return ClaimLine(claim.id, claim.policy.kind, claim.status, claim.amount,
+                     claim.policy.currency)
