@@ -26,6 +26,7 @@ ENDPOINT_MODULES = (
     "gateway.api.reconciliation",
     "gateway.api.ledger",
     "gateway.api.savings",
+    "gateway.api.insurance",
 )
 
 
@@ -110,8 +111,8 @@ SPEC: dict[str, Any] = {
     "info": {
         "title": "Mkopo API",
         "version": "1",
-        "description": "Loan products and quotes, loans, lenders, reconciliation, the ledger and "
-        "savings. "
+        "description": "Loan products and quotes, loans, lenders, reconciliation, the ledger, "
+        "savings and insurance (policies, claims, the pool). "
         "Amounts are integer minor units (KES cents). Errors are "
         '{"error": {"code", "message"}} with a 4xx status.',
     },
