@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from core import clock as clock_module
 from core.clock import FrozenClock, utcnow
 from gateway.auth import create_api_key, create_operator
+from gateway.wiring import import_handlers
+from insurance import capital, claims, policies
 from lending import members
 from lending.applications import apply_for_loan, approve_loan, reject_loan
 from lending.catalog import create_product
@@ -44,7 +46,7 @@ PRODUCTS = (
     {"code": "BIASHARA", "name": "Biashara", "currency": "KES", "min_amount": 100_000,
      "max_amount": 5_000_000, "terms": [4, 8, 12], "frequency": "weekly",
      "interest_method": "flat", "interest_rate": "24", "upfront_fee_percent": "1",
-     "penalty_kind": "one_time", "penalty_percent": "5"},
+     "penalty_kind": "one_time", "penalty_percent": "5", "credit_life_premium_percent": "1"},
     {"code": "KILIMO", "name": "Kilimo", "currency": "KES", "min_amount": 500_000,
      "max_amount": 10_000_000, "terms": [3, 6], "frequency": "monthly",
      "interest_method": "declining", "interest_rate": "18", "upfront_fee_percent": "2"},
@@ -112,6 +114,7 @@ class Demo:
         self.loan_in_review_and_rejected()
         self.saver_with_a_goal()
         self.chama_going_round()
+        self.insurance()
 
     # --- people --------------------------------------------------------------------
 
@@ -231,6 +234,26 @@ class Demo:
         reject_loan(self.session, rejected.id, actor="demo-field-officer",
                     reason="income could not be confirmed")
 
+    def insurance(self) -> None:
+        """Underwriter capital, Chebet's hospital cash and her claim waiting for an operator.
+
+        Every BIASHARA loan carries credit-life cover (1%), so Achieng's and Baraka's
+        active loans are covered; their premiums went into the pool at payout.
+        """
+        capital.commit_capital(self.session, amount=5_000_000, actor="demo-underwriter",
+                               key="demo-underwriter")
+        chebet = self.borrowers["repaid"]
+        with backdated(days=5):
+            policy = policies.buy_hospital_cash(self.session, member_id=chebet.id,
+                                                idempotency_key="demo-hospital-cash")
+            premium = self.session.get(PaymentIntent, policy.intent_id)
+            assert premium is not None
+            self.paid(premium)
+            self.session.flush()
+        claims.file_claim(self.session, policy_id=policy.id, cause="hospital",
+                          event_date=today() - timedelta(days=2), nights=2,
+                          filed_by=f"member:{chebet.id}", channel="ussd",
+                          idempotency_key="demo-hospital-claim")
 
     # --- savings --------------------------------------------------------------------
 
@@ -305,6 +328,7 @@ def seed(session: Session) -> bool:
     """Build the demo world unless it is there; True when something was created."""
     if already_seeded(session):
         return False
+    import_handlers()  # the demo runs the real services: every domain's ports are installed
     Demo(session).build()
     create_operator(session, email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD, role="admin",
                     name="Demo administrator")

@@ -18,6 +18,8 @@ POLICY_KINDS = (CREDIT_LIFE, HOSPITAL_CASH)
 # policy is active from payout until the loan closes or a claim settles it.
 PENDING_PAYMENT, ACTIVE, UNPAID, SETTLED = "pending_payment", "active", "unpaid", "settled"
 POLICY_STATUSES = (PENDING_PAYMENT, ACTIVE, UNPAID, SETTLED)
+ENDED = "ended"
+"""Shown, never stored: an active policy whose loan closed or whose period is over."""
 
 DEATH, DISABILITY, HOSPITAL = "death", "disability", "hospital"
 CAUSES = {CREDIT_LIFE: (DEATH, DISABILITY), HOSPITAL_CASH: (HOSPITAL,)}

@@ -22,6 +22,7 @@ from insurance.errors import InsuranceError
 from insurance.models import (
     ACTIVE,
     CREDIT_LIFE,
+    ENDED,
     HOSPITAL_CASH,
     PENDING_PAYMENT,
     SETTLED,
@@ -160,6 +161,16 @@ def premium_paid(session: Session, intent: PaymentIntent, key: str, at: datetime
 def settle_credit_life(policy: Policy) -> None:
     """A paid claim ends credit-life cover: the loan it covered is settled."""
     policy.status = SETTLED
+
+
+def shown_status(session: Session, policy: Policy) -> str:
+    """The status a person reads: an active policy whose loan closed or period ran out ended."""
+    if policy.status != ACTIVE:
+        return policy.status
+    if policy.kind == CREDIT_LIFE:
+        loan = session.get(Loan, policy.loan_id)
+        return ACTIVE if loan is not None and loan.status in REPAYABLE_STATUSES else ENDED
+    return ACTIVE if policy.ends_on is None or policy.ends_on >= today() else ENDED
 
 
 def member_policies(session: Session, member_id: int) -> list[Policy]:

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from insurance.models import Claim, Policy
+from insurance.policies import shown_status
 from lending.models import Loan, Member
 
 
@@ -63,7 +64,7 @@ def loan_reference(session: Session, policy: Policy) -> str | None:
 def policy_json(session: Session, policy: Policy) -> dict[str, Any]:
     """A policy as the API and console show it: members by id, no phone numbers."""
     return {
-        "id": policy.id, "kind": policy.kind, "status": policy.status,
+        "id": policy.id, "kind": policy.kind, "status": shown_status(session, policy),
         "member_id": policy.member_id, "loan_id": policy.loan_id,
         "loan_reference": loan_reference(session, policy), "premium": policy.premium,
         "currency": policy.currency, "nightly_benefit": policy.nightly_benefit,

@@ -43,10 +43,12 @@ class DomainInsuranceServices:
             if policy.kind == CREDIT_LIFE:
                 assert loan is not None
                 claimable = policies.credit_life_in_force(policy, loan, day)
-                lines.append(PolicyLine(policy.id, policy.kind, policy.status, loan.reference,
-                                        claimable=claimable))
+                lines.append(PolicyLine(policy.id, policy.kind,
+                                        policies.shown_status(self.session, policy),
+                                        loan.reference, claimable=claimable))
             else:
-                lines.append(PolicyLine(policy.id, policy.kind, policy.status,
+                lines.append(PolicyLine(policy.id, policy.kind,
+                                        policies.shown_status(self.session, policy),
                                         ends_on=policy.ends_on,
                                         nights_left=self._nights_left(policy),
                                         claimable=policy.in_force_on(day)))

@@ -19,6 +19,7 @@ from gateway.ops_models import audit
 from insurance import claims
 from insurance.errors import InsuranceError
 from insurance.models import CAUSES, Claim
+from insurance.policies import shown_status
 from insurance.queries import list_claims, list_policies, loan_reference, visible_policy
 from insurance.reports import pool_summary
 from payments.intents import PaymentError
@@ -48,10 +49,11 @@ def insurance() -> str:
     policies, total = list_policies(session, partner_id=partner, limit=PAGE_SIZE,
                                     offset=offset)
     references = {p.id: loan_reference(session, p) for p in policies}
+    statuses = {p.id: shown_status(session, p) for p in policies}
     return render_template(
         "ops/insurance.html", summary=None if is_partner_operator() else pool_summary(session),
         waiting=waiting, waiting_total=waiting_total, recent=recent, policies=policies,
-        references=references, total=total, offset=offset, page_size=PAGE_SIZE,
+        references=references, statuses=statuses, total=total, offset=offset, page_size=PAGE_SIZE,
         causes=ALL_CAUSES, me=console_actor().key)
 
 

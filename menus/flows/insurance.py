@@ -27,7 +27,8 @@ LOAN_COVER_LINE = N_("Loan {ref} life cover: {status}")
 HOSPITAL_LINE = N_("Hospital cash to {date}: {nights} nights left")
 HOSPITAL_WAITING = N_("Hospital cash: waiting for your M-Pesa payment")
 HOSPITAL_UNPAID = N_("Hospital cash: not paid")
-COVER_STATUS = {"active": N_("in force"), "settled": N_("claim paid")}
+COVER_STATUS = {"active": N_("in force"), "settled": N_("claim paid"), "ended": N_("ended")}
+HOSPITAL_ENDED = N_("Hospital cash ended {date}")
 BUY_TEXT = N_("Hospital cash: pay {premium} for {days} days. We pay {benefit} for each night "
               "in hospital, up to {nights} nights.")
 BUY_SENT = N_("Check your phone: M-Pesa will ask you to pay {amount} for hospital cash.")
@@ -89,6 +90,8 @@ def policy_text(ctx: Ctx, policy: PolicyLine) -> str:
         return ctx.t(HOSPITAL_WAITING)
     if policy.status == "unpaid" or policy.ends_on is None:
         return ctx.t(HOSPITAL_UNPAID)
+    if policy.status == "ended":
+        return ctx.t(HOSPITAL_ENDED, date=ctx.day(policy.ends_on))
     return ctx.t(HOSPITAL_LINE, date=ctx.day(policy.ends_on), nights=policy.nights_left)
 
 

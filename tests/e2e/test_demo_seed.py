@@ -27,6 +27,25 @@ def test_seed_builds_loans_in_every_state_on_balanced_books(session) -> None:
     assert check.ok, check
 
 
+def test_seed_shows_insurance_a_covered_loan_hospital_cash_and_a_claim_to_decide(
+        session) -> None:
+    from insurance.models import Claim, Policy
+    from insurance.reports import pool_summary
+
+    seed(session)
+    covers = set(session.execute(
+        select(Member.first_name, Policy.kind).join(Policy, Policy.member_id == Member.id)
+        .where(Policy.status == "active")).all())
+    assert {("Achieng", "credit_life"), ("Baraka", "credit_life"),
+            ("Chebet", "hospital_cash")} <= covers
+    (claim,) = session.scalars(select(Claim)).all()
+    assert (claim.status, claim.nights, claim.amount) == ("filed", 2, 100_000)
+    summary = pool_summary(session)
+    # 1% of the three paid-out BIASHARA loans, and Chebet's KES 150 premium
+    assert summary.premiums_earned == 2_000 + 1_500 + 1_800 + 15_000
+    assert summary.pool_balance == summary.premiums_earned + 5_000_000
+
+
 def test_seed_twice_changes_nothing(session) -> None:
     seed(session)
     loans = session.scalar(select(func.count(Loan.id)))
