@@ -321,3 +321,29 @@ def test_disclosure_text_fits_a_screen(q, language):
     assert is_gsm7(text)
     assert septets(text) <= 130
     assert text.endswith(f"APR {q.apr}%")
+
+
+def test_disclosure_text_names_the_life_cover_and_the_cash_that_arrives():
+    q = quote(product(upfront_fee_percent="1", credit_life_premium_percent="1.5"), 100000, 1,
+              date(2025, 1, 1))
+    assert (q.net_disbursed, q.credit_life_premium, q.cash_received) == (99000, 1500, 97500)
+    assert disclosure_text(q) == (
+        "Pay KES 1,000 monthly. You get KES 975. Life cover KES 15. Total KES 1,000. "
+        "Cost KES 10. APR 12.8%"
+    )
+    assert disclosure_text(q, "sw").startswith(
+        "Lipa KES 1,000 kila mwezi. Utapata KES 975. Bima ya mkopo KES 15.")
+
+
+@settings(max_examples=60, deadline=None)
+@given(amount=st.integers(1000, 10**9), percent=st.sampled_from(["0", "0.5", "1.25", "3", "10"]),
+       fee=st.sampled_from(["0", "1", "2.5"]))
+def test_the_cover_never_changes_the_contract_figures(amount, percent, fee):
+    covered = quote(product(credit_life_premium_percent=percent, upfront_fee_percent=fee),
+                    amount, 3, date(2025, 1, 1))
+    bare = quote(product(upfront_fee_percent=fee), amount, 3, date(2025, 1, 1))
+    contract = ("installments", "total_repayable", "upfront_fee", "net_disbursed",
+                "total_cost_of_credit", "apr")
+    assert {k: covered.to_json()[k] for k in contract} == {k: bare.to_json()[k] for k in contract}
+    assert covered.cash_received == covered.net_disbursed - covered.credit_life_premium
+    assert covered.credit_life_premium == round(Decimal(amount) * Decimal(percent) / 100)

@@ -318,3 +318,28 @@ def test_valid_numbers_are_accepted_as_given(low, high, terms, rate):
     assert (product.min_amount, product.max_amount) == (low, high)
     assert product.terms == tuple(sorted(terms))
     assert product.interest_rate == Decimal(rate)
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("0", True), ("1.5", True), ("10", True), (2, True),
+    ("10.01", False), ("-1", False), (1.5, False), ("abc", False), (True, False),
+])
+def test_the_credit_life_premium_is_a_percent_up_to_ten(value, ok):
+    data = {"code": "P", "name": "P", "min_amount": 1000, "max_amount": 5000, "terms": [1],
+            "frequency": "monthly", "interest_method": "flat", "interest_rate": "10",
+            "credit_life_premium_percent": value}
+    if ok:
+        assert validate_product(data).credit_life_premium_percent == Decimal(str(value))
+    else:
+        with pytest.raises(ProductError) as refused:
+            validate_product(data)
+        assert refused.value.field == "credit_life_premium_percent"
+
+
+def test_fee_and_premium_may_not_swallow_the_minimum():
+    data = {"code": "P", "name": "P", "min_amount": 1000, "max_amount": 5000, "terms": [1],
+            "frequency": "monthly", "interest_method": "flat", "interest_rate": "10",
+            "upfront_fee_flat": 950, "credit_life_premium_percent": "5"}
+    with pytest.raises(ProductError) as refused:
+        validate_product(data)
+    assert refused.value.field == "credit_life_premium_percent"
