@@ -24,12 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from argon2 import PasswordHasher  # noqa: E402
 
+import ledger  # noqa: E402
 from core import runtime  # noqa: E402
 from core.clock import utcnow  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
+from ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet  # noqa: E402
 from lending import members  # noqa: E402
 from lending.applications import apply_for_loan, approve_loan  # noqa: E402
 from lending.catalog import create_product  # noqa: E402
@@ -38,8 +40,6 @@ from lending.funding import fund_loan  # noqa: E402
 from lending.models import FieldPartner  # noqa: E402
 from lending.protection import set_credit_limit  # noqa: E402
 from lending.repayments import record_repayment  # noqa: E402
-from payments import ledger  # noqa: E402
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet  # noqa: E402
 
 LENDERS_PER_LOAN = 5
 LENDER_POOL = 50

@@ -28,7 +28,7 @@ def import_handlers() -> None:
 MODEL_MODULES = (
     "core.outbox",
     "payments.models",
-    "payments.ledger",
+    "ledger.models",
     "lending.models",
     "messaging.models",
     "menus.models",

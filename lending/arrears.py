@@ -17,13 +17,13 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.money import round_half_even
+from ledger import PENALTY_INCOME, credit, debit, loan_penalties
 from lending.lifecycle import lock_loan, transition
 from lending.loans import days_past_due, principal_outstanding, unpaid
 from lending.models import ACTIVE, DEFAULTED, REPAYABLE_STATUSES, Loan, LoanInstallment, Product
 from lending.protection import on_loan_defaulted
-from payments import ledger
-from payments.ledger import PENALTY_INCOME, credit, debit, loan_penalties
 
 __all__ = [
     "BUCKETS", "NON_PERFORMING_AFTER", "PAR1", "PAR30", "PAR90", "PAR_LABELS", "PAR_THRESHOLDS",

@@ -22,14 +22,14 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+import ledger
 from core.clock import utcnow
 from core.db import Base, BigId, MinorUnits, Timestamp, intpk
 from core.money import format_money
+from ledger import LedgerError, lender_wallet
 from lending.errors import LendingError
 from lending.funding import fund_loan, shares_left
 from lending.models import FUNDRAISING, FieldPartner, Loan, LoanFunding, Member
-from payments import ledger
-from payments.ledger import LedgerError, lender_wallet
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+import ledger
 from core.clock import as_utc
+from ledger import FEE_INCOME, MOBILE_MONEY_FLOAT, credit, debit, loan_principal
 from lending import cover, notifications
 from lending.disclosure import quote
 from lending.errors import LendingError
@@ -22,8 +24,6 @@ from lending.lifecycle import lock_loan, transition
 from lending.loans import store_quote
 from lending.localtime import local_date
 from lending.models import ACTIVE, DISBURSING, FUNDED, Loan
-from payments import ledger
-from payments.ledger import FEE_INCOME, MOBILE_MONEY_FLOAT, credit, debit, loan_principal
 
 PAYMENTS = "payments"
 

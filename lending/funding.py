@@ -12,8 +12,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
 from core import outbox
 from core.clock import utcnow
+from ledger import InsufficientFunds, credit, debit, lender_wallet, loan_participation
 from lending import notifications
 from lending.disclosure import quote
 from lending.errors import LendingError
@@ -21,8 +23,6 @@ from lending.lifecycle import lock_loan, transition
 from lending.loans import store_quote
 from lending.localtime import today
 from lending.models import EXPIRED, FUNDED, FUNDRAISING, Loan, LoanFunding, Member
-from payments import ledger
-from payments.ledger import InsufficientFunds, credit, debit, lender_wallet, loan_participation
 
 SYSTEM = "system"
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger import Account, JournalEntry, Posting
 from lending.models import (
     ACTIVE,
     DEFAULTED,
@@ -32,7 +33,6 @@ from lending.models import (
     LoanFunding,
     Member,
 )
-from payments.ledger import Account, JournalEntry, Posting
 
 DISBURSED = (ACTIVE, REPAID, DEFAULTED, WRITTEN_OFF, RECOVERED)
 WALLET_PREFIX, WALLET_SUFFIX = "liability:member:", ":wallet"

@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.clock import utcnow
+from ledger import Account, JournalEntry, Posting, lender_wallet
 from lending import arrears, members, portfolio
 from lending.autolend import AutolendAllocation
 from lending.errors import LendingError
@@ -36,8 +38,7 @@ from lending.models import (
     Member,
 )
 from lending.stories import describe, stories_for
-from payments import intents, ledger
-from payments.ledger import Account, JournalEntry, Posting, lender_wallet
+from payments import intents
 from payments.models import CANCELLED, FAILED, WITHDRAWAL, PaymentIntent
 
 GENDERS = ("f", "m", "x")

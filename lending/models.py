@@ -25,8 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
 from core.db import Base, BigId, MinorUnits, Timestamp, intpk
+from ledger import JournalEntry
 from lending.products import ProductTerms
-from payments.ledger import JournalEntry
 
 # Loan statuses; the legal moves between them live in lending.lifecycle.
 PENDING_REVIEW, APPROVED, REJECTED = "pending_review", "approved", "rejected"

@@ -14,12 +14,12 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+import ledger
 from core import outbox
 from core.money import Money
 from core.outbox import OutboxItem, handles
 from lending.models import Loan, LoanFunding, Member, Repayment
 from messaging.outbound import queue_sms
-from payments import ledger
 
 
 def _money(amount: int, loan: Loan | None = None) -> Money:

@@ -24,8 +24,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.clock import as_utc, utcnow
 from core.money import allocate, round_half_even
+from ledger import (
+    MOBILE_MONEY_FLOAT,
+    RECOVERY_INCOME,
+    WRITE_OFF_EXPENSE,
+    AccountSpec,
+    credit,
+    debit,
+    lender_wallet,
+    loan_participation,
+    loan_penalties,
+    loan_principal,
+)
 from lending.distribution import live_stakes
 from lending.errors import LendingError
 from lending.lifecycle import lock_loan, transition
@@ -46,19 +59,6 @@ from lending.models import (
 )
 from lending.products import MAX_INSTALLMENTS
 from lending.schedule import build_schedule
-from payments import ledger
-from payments.ledger import (
-    MOBILE_MONEY_FLOAT,
-    RECOVERY_INCOME,
-    WRITE_OFF_EXPENSE,
-    AccountSpec,
-    credit,
-    debit,
-    lender_wallet,
-    loan_participation,
-    loan_penalties,
-    loan_principal,
-)
 
 START_LIMIT = 200_000  # KES 2,000
 LIMIT_STEP = 50_000  # limits move in KES 500

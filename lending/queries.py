@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, lazyload
 
+import ledger
 from lending.errors import LendingError
 from lending.loans import days_past_due, next_due, outstanding_balance
 from lending.localtime import local_date, today
@@ -24,7 +25,6 @@ from lending.models import (
     LoanInstallment,
     Member,
 )
-from payments import ledger
 
 # the loan a member most needs to hear about comes first
 _PRIORITY = (DEFAULTED, "active", DISBURSING, FUNDED, FUNDRAISING, APPROVED, PENDING_REVIEW)

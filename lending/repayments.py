@@ -24,18 +24,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.clock import as_utc, utcnow
-from lending import notifications
-from lending.distribution import Distribution, credit_stakes, distribute
-from lending.errors import LendingError
-from lending.lifecycle import lock_loan, transition
-from lending.loans import days_past_due, next_due, outstanding_balance
-from lending.localtime import local_date
-from lending.models import ACTIVE, DEFAULTED, REPAID, REPAYABLE_STATUSES, Loan, Repayment
-from lending.protection import on_loan_repaid
-from messaging.reminders import cancel_reminders
-from payments import ledger
-from payments.ledger import (
+from ledger import (
     FEE_INCOME,
     INTEREST_INCOME,
     MOBILE_MONEY_FLOAT,
@@ -48,6 +39,15 @@ from payments.ledger import (
     loan_penalties,
     loan_principal,
 )
+from lending import notifications
+from lending.distribution import Distribution, credit_stakes, distribute
+from lending.errors import LendingError
+from lending.lifecycle import lock_loan, transition
+from lending.loans import days_past_due, next_due, outstanding_balance
+from lending.localtime import local_date
+from lending.models import ACTIVE, DEFAULTED, REPAID, REPAYABLE_STATUSES, Loan, Repayment
+from lending.protection import on_loan_repaid
+from messaging.reminders import cancel_reminders
 
 SOURCES = ("stk", "c2b", "manual", "suspense", "credit", "insurance")
 """`insurance`: an accepted credit-life claim settling the loan from the insurance pool."""

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from ledger import LedgerError
 from lending import lenders
 from lending.errors import LendingError
 from lending.models import Member
@@ -23,7 +24,6 @@ from menus.lender_ports import (
     PortfolioView,
     WalletView,
 )
-from payments.ledger import LedgerError
 
 T = TypeVar("T")
 

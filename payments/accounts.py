@@ -1,8 +1,8 @@
-"""Accounts the payments package adds to the chart of accounts in `payments.ledger`."""
+"""Accounts the payments package adds to the chart of accounts in `ledger.chart`."""
 
 from __future__ import annotations
 
-from payments.ledger import LIABILITY, AccountSpec
+from ledger import LIABILITY, AccountSpec
 
 
 def withdrawals_in_flight(member_id: int) -> AccountSpec:

@@ -19,13 +19,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
 from core import outbox, runtime
 from core.clock import utcnow
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
-from payments import ledger
+from ledger import credit, debit, lender_wallet
 from payments.accounts import withdrawals_in_flight
 from payments.config import config
-from payments.ledger import credit, debit, lender_wallet
 from payments.models import (
     AWAITING_APPROVAL,
     CANCELLED,
@@ -231,7 +231,7 @@ def request_withdrawal(
 ) -> PaymentIntent:
     """Pay a lender out of their wallet; the money is held now so it cannot be spent twice.
 
-    Raises `payments.ledger.InsufficientFunds` (changing nothing) when the wallet
+    Raises `ledger.InsufficientFunds` (changing nothing) when the wallet
     does not hold `amount`.
     """
     existing = _find_by_key(session, idempotency_key)

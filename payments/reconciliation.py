@@ -67,7 +67,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from core.clock import utcnow
 from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, UTCDateTime, intpk
-from payments.ledger import MOBILE_MONEY_FLOAT, Account, JournalEntry, Posting
+from ledger import MOBILE_MONEY_FLOAT, Account, JournalEntry, Posting
 from payments.models import (
     AMOUNT_MISMATCH,
     CALLBACK_WITHOUT_INTENT,

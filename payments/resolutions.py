@@ -33,11 +33,10 @@ from typing import Any, Protocol
 from sqlalchemy import ForeignKey, String, Text, case, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+import ledger
 from core.clock import utcnow
 from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, intpk
-from payments import ledger
-from payments.breaks import resolve_break
-from payments.ledger import (
+from ledger import (
     EXPENSE,
     INCOME,
     MOBILE_MONEY_FLOAT,
@@ -46,6 +45,7 @@ from payments.ledger import (
     credit,
     debit,
 )
+from payments.breaks import resolve_break
 from payments.models import (
     BREAK_TYPES,
     OPEN,

@@ -33,13 +33,14 @@ from typing import Any
 from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.clock import as_utc, utcnow
 from core.money import Money
+from ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit, lender_wallet
 from lending.autolend import request_autolend
-from payments import kinds, ledger
+from payments import kinds
 from payments.accounts import withdrawals_in_flight
 from payments.breaks import record_break
-from payments.ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit, lender_wallet
 from payments.models import (
     AMOUNT_MISMATCH,
     CANCELLED,

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import ledger
 from lending.localtime import today
 from lending.models import MEMBER_ACTIVE, Member
-from payments import ledger
 from savings.chart import savings_account
 from savings.errors import SavingsError
 from savings.models import GOAL, OPEN, PERSONAL, SavingsAccount

@@ -1,4 +1,4 @@
-"""The accounts savings adds to the chart of accounts in `payments.ledger`.
+"""The accounts savings adds to the chart of accounts in `ledger`.
 
 - `liability:savings:{account}`: what the platform owes a saver (no overdraft);
 - `liability:savings:{account}:withdrawing`: a withdrawal held until its B2C settles;
@@ -13,7 +13,7 @@ does with a lender's wallet.
 
 from __future__ import annotations
 
-from payments.ledger import EXPENSE, LIABILITY, AccountSpec
+from ledger import EXPENSE, LIABILITY, AccountSpec
 
 SAVINGS_INTEREST_EXPENSE = AccountSpec("expense:savings-interest", EXPENSE,
                                        "Interest paid to savers")

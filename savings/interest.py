@@ -28,10 +28,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
+from ledger import Account, JournalEntry, Posting, credit, debit
 from lending.localtime import timezone_name
 from lending.schedule import add_months
-from payments import ledger
-from payments.ledger import Account, JournalEntry, Posting, credit, debit
 from savings.chart import SAVINGS_INTEREST_EXPENSE, savings_account
 from savings.models import OPEN, SavingsAccount, SavingsProduct
 

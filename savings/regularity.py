@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger import MOBILE_MONEY_FLOAT, Account, JournalEntry, Posting
 from lending.localtime import timezone_name
 from lending.models import LimitChange, Member
 from lending.protection import SAVING_MINIMUM, on_regular_saving
 from lending.schedule import add_months
-from payments.ledger import MOBILE_MONEY_FLOAT, Account, JournalEntry, Posting
 
 SAVING_ENTRIES = ("savings_deposit", "chama_contribution")
 LOOK_BACK = 24  # months: a longer streak than this counts as 24

@@ -24,11 +24,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.db import insert_once
+from ledger import MOBILE_MONEY_FLOAT, credit, debit
 from lending.localtime import timezone_name, today
 from lending.models import Member
-from payments import intents, kinds, ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit
+from payments import intents, kinds
 from payments.models import CANCELLED, FAILED, PaymentIntent
 from savings.accounts import owned_account, saver
 from savings.chart import chama_paying, chama_pool, savings_account, savings_withdrawing

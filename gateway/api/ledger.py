@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import jsonify
 
+import ledger
 from gateway.api import bp, endpoint
 from gateway.database import get_session
-from payments import ledger
 
 assert bp  # the routes below register on the API blueprint
 

@@ -13,7 +13,7 @@ from core.money import format_money
 from core.outbox import OutboxItem
 from core.phones import InvalidPhoneNumber, normalize_phone
 from core.runtime import current
-from payments.ledger import JournalEntry
+from ledger import JournalEntry
 
 
 def phone_arg(raw: str) -> str | None:

@@ -1,7 +1,7 @@
 """The API's shared behaviour: keys, roles, errors, the OpenAPI document, the trial balance."""
 
-from payments import ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
+import ledger
+from ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 
 
 def test_openapi_document_describes_the_routes(client) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+import ledger
 from gateway.ops_models import AuditEntry
-from payments import ledger
 from payments.breaks import record_break
 
 

@@ -12,13 +12,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+import ledger
+from ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 from lending.applications import approve_loan
 from lending.catalog import create_product
 from lending.funding import fund_loan
 from lending.members import become_lender, register_member, verify_member
 from lending.models import FieldPartner, Loan, Member
-from payments import ledger, simulator
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
+from payments import simulator
 
 PIN = "2580"
 MPESA_PIN = "1234"

@@ -2,9 +2,9 @@
 
 from sqlalchemy import func, select
 
+import ledger
 from gateway.demo import BORROWERS, seed
 from lending.models import Loan, Member
-from payments import ledger
 from payments.models import PaymentIntent
 
 

@@ -2,15 +2,15 @@
 
 from sqlalchemy import func, select
 
+import ledger
 from core.outbox import OutboxItem
+from ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 from lending.applications import approve_loan
 from lending.disbursement import complete_disbursement, start_disbursement
 from lending.funding import fund_loan
 from lending.members import register_member
 from lending.models import Loan, Member
 from messaging.models import SmsMessage
-from payments import ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 from payments.models import PaymentIntent
 
 PIN = "1357"

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ("flask", "werkzeug")
 """The framework; `flask_*` extensions count as flask."""
 
-DOMAIN = ("lending", "payments", "menus", "messaging", "core", "savings", "insurance")
-LAYERS = ("gateway", "menus", "lending", "payments", "messaging", "savings", "insurance")
+DOMAIN = ("lending", "payments", "menus", "messaging", "ledger", "core", "savings", "insurance")
+LAYERS = ("gateway", "menus", "lending", "payments", "messaging", "ledger", "savings", "insurance")
 
 RULES: dict[str, tuple[str, ...]] = {
     **{package: WEB for package in DOMAIN},
@@ -27,6 +27,7 @@ RULES: dict[str, tuple[str, ...]] = {
     # Insurance sits on lending and payments; they reach it only through their ports.
     "lending": (*WEB, "insurance"),
     "payments": (*WEB, "insurance"),
+    "ledger": (*WEB, *(layer for layer in LAYERS if layer != "ledger")),
 }
 """Package -> top-level names it must not import."""
 

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from payments import ledger
-from payments.ledger import (
+import ledger
+from ledger import (
     MOBILE_MONEY_FLOAT,
     SUSPENSE,
     IdempotencyConflict,

@@ -10,13 +10,13 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+import ledger
+from ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
 from lending.models import FieldPartner, Loan, Member, Product
 from lending.protection import set_credit_limit
-from payments import ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 
 PIN = "4826"
 _numbers = itertools.count(1)

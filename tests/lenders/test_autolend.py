@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+import ledger
+from ledger import lender_wallet
 from lending import lenders
 from lending.autolend import (
     AutolendAllocation,
@@ -24,8 +26,6 @@ from lending.autolend import (
 )
 from lending.funding import fund_loan
 from lending.models import FUNDED, LoanFunding
-from payments import ledger
-from payments.ledger import lender_wallet
 
 UNIT = 10_000
 

@@ -6,14 +6,14 @@ import uuid
 
 import pytest
 
+import ledger
 from core.clock import utcnow
+from ledger import lender_wallet
 from lending import impact, lenders
 from lending.disbursement import complete_disbursement, start_disbursement
 from lending.errors import LendingError
 from lending.repayments import record_repayment
 from lending.stories import set_story
-from payments import ledger
-from payments.ledger import lender_wallet
 
 UNIT = 10_000
 

@@ -11,8 +11,10 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+import ledger
 from core.clock import utcnow
 from core.money import allocate
+from ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
@@ -20,8 +22,6 @@ from lending.disbursement import complete_disbursement, start_disbursement
 from lending.funding import fund_loan
 from lending.models import FieldPartner, Loan, Member, Product
 from lending.protection import set_credit_limit
-from payments import ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 
 _serial = itertools.count(1)
 

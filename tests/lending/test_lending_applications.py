@@ -4,13 +4,13 @@ from datetime import timedelta
 
 import pytest
 
+import ledger
+from ledger import lender_wallet, loan_participation
 from lending import applications
 from lending.applications import apply_for_loan, approve_loan, cancel_loan, reject_loan
 from lending.errors import LendingError
 from lending.funding import fund_loan
 from lending.lifecycle import history
-from payments import ledger
-from payments.ledger import lender_wallet, loan_participation
 
 
 def apply(lending, member, product, key="app-1", **overrides):

@@ -4,12 +4,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+import ledger
+from ledger import PENALTY_INCOME, loan_penalties
 from lending.arrears import apply_penalties, bucket, in_arrears, mark_defaults
 from lending.jobs import run_daily
 from lending.loans import days_past_due, principal_outstanding
 from lending.repayments import record_repayment
-from payments import ledger
-from payments.ledger import PENALTY_INCOME, loan_penalties
 
 DAILY = {"penalty_kind": "daily", "penalty_percent": "1", "penalty_cap_percent": "10"}
 MONTHLY = {"frequency": "monthly", "terms": [12]}

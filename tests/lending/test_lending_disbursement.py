@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+import ledger
+from ledger import FEE_INCOME, MOBILE_MONEY_FLOAT, JournalEntry, loan_principal
 from lending.disbursement import complete_disbursement, fail_disbursement, start_disbursement
 from lending.errors import LendingError
-from payments import ledger
-from payments.ledger import FEE_INCOME, MOBILE_MONEY_FLOAT, JournalEntry, loan_principal
 
 
 def test_a_funded_loan_is_ordered_out_once(lending) -> None:

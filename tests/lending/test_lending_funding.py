@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+import ledger
 from core.outbox import OutboxItem
+from ledger import lender_wallet, loan_participation
 from lending.errors import LendingError
 from lending.funding import expire_fundraising, fund_loan, remaining_amount, shares_left
-from payments import ledger
-from payments.ledger import lender_wallet, loan_participation
 
 
 def fund(lending, loan, lender, shares, key):

@@ -5,20 +5,20 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lending.arrears import apply_penalties
-from lending.errors import LendingError
-from lending.loans import penalties_outstanding, principal_outstanding
-from lending.models import Repayment
-from lending.protection import record_recovery, write_off_loan
-from lending.repayments import apply_credit_balances, record_repayment
-from payments import ledger
-from payments.ledger import (
+import ledger
+from ledger import (
     borrower_credit,
     lender_wallet,
     loan_participation,
     loan_penalties,
     loan_principal,
 )
+from lending.arrears import apply_penalties
+from lending.errors import LendingError
+from lending.loans import penalties_outstanding, principal_outstanding
+from lending.models import Repayment
+from lending.protection import record_recovery, write_off_loan
+from lending.repayments import apply_credit_balances, record_repayment
 
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 

@@ -5,6 +5,17 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+import ledger
+from ledger import (
+    MOBILE_MONEY_FLOAT,
+    PENALTY_INCOME,
+    RECOVERY_INCOME,
+    WRITE_OFF_EXPENSE,
+    lender_wallet,
+    loan_participation,
+    loan_penalties,
+    loan_principal,
+)
 from lending.arrears import apply_penalties
 from lending.errors import LendingError
 from lending.models import LimitChange
@@ -16,17 +27,6 @@ from lending.protection import (
     write_off_loan,
 )
 from lending.repayments import record_repayment
-from payments import ledger
-from payments.ledger import (
-    MOBILE_MONEY_FLOAT,
-    PENALTY_INCOME,
-    RECOVERY_INCOME,
-    WRITE_OFF_EXPENSE,
-    lender_wallet,
-    loan_participation,
-    loan_penalties,
-    loan_principal,
-)
 
 
 @pytest.mark.parametrize(("limit", "grown"), [

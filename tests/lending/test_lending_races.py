@@ -6,15 +6,15 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
+import ledger
 from core.outbox import OutboxItem
+from ledger import borrower_credit, loan_participation, loan_principal
 from lending.applications import apply_for_loan
 from lending.errors import LendingError
 from lending.funding import fund_loan
 from lending.loans import principal_outstanding
 from lending.models import Loan, Repayment
 from lending.repayments import record_repayment
-from payments import ledger
-from payments.ledger import borrower_credit, loan_participation, loan_principal
 
 pytestmark = pytest.mark.postgres
 

@@ -5,15 +5,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from lending.errors import LendingError
-from lending.repayments import (
-    Owed,
-    allocate_payment,
-    apply_credit_balances,
-    record_repayment,
-)
-from payments import ledger
-from payments.ledger import (
+import ledger
+from ledger import (
     INTEREST_INCOME,
     MOBILE_MONEY_FLOAT,
     JournalEntry,
@@ -21,6 +14,13 @@ from payments.ledger import (
     lender_wallet,
     loan_participation,
     loan_principal,
+)
+from lending.errors import LendingError
+from lending.repayments import (
+    Owed,
+    allocate_payment,
+    apply_credit_balances,
+    record_repayment,
 )
 
 # Two installments past due on 17 March (one with a penalty), one current, one future.

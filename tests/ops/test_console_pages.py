@@ -7,8 +7,8 @@ import io
 import pytest
 from sqlalchemy import select
 
+import ledger
 from gateway.ops_models import AuditEntry
-from payments import ledger
 from payments.breaks import record_break
 
 PAGES = ["/ops/", "/ops/reconciliation", "/ops/reconciliation/statements",

@@ -18,16 +18,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.outbox import OutboxItem
+from ledger import MOBILE_MONEY_FLOAT
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
 from lending.funding import fund_loan
 from lending.models import FieldPartner, Loan, Member
 from lending.protection import set_credit_limit
-from payments import intents, ledger, simulator
+from payments import intents, simulator
 from payments.factory import using_provider
-from payments.ledger import MOBILE_MONEY_FLOAT
 from payments.models import CallbackInbox, PaymentIntent, ReconciliationBreak
 from payments.simulator import SimulatorProvider
 

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from core.clock import utcnow
 from core.outbox import OutboxItem
+from ledger import MOBILE_MONEY_FLOAT, SUSPENSE, lender_wallet
 from lending.models import Repayment
 from messaging.models import SmsMessage
 from payments import intents, processing
-from payments.ledger import MOBILE_MONEY_FLOAT, SUSPENSE, lender_wallet
 from payments.models import REQUESTED, PaymentIntent
 
 TOKEN = "test-callback-token"

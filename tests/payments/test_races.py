@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from core import runtime
+from ledger import InsufficientFunds, lender_wallet
 from lending.models import Repayment
 from payments import intents, simulator
 from payments.inbox import store_callback
-from payments.ledger import InsufficientFunds, lender_wallet
 from payments.models import PaymentIntent, SimMpesaTransaction
 from payments.outbound import settle_from_stk_query
 from payments.processing import process_callback

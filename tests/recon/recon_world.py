@@ -144,12 +144,12 @@ class Loans:
             idempotency_key=f"rw-app-{next(_ids)}")
 
     def active(self, amount: int = 100_000) -> Any:
+        import ledger
+        from ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
         from lending import members
         from lending.applications import approve_loan
         from lending.disbursement import complete_disbursement, start_disbursement
         from lending.funding import fund_loan
-        from payments import ledger
-        from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 
         loan = self.application(amount)
         approve_loan(self.session, loan.id, actor="officer")

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from recon_world import T0, World, row
 
-from payments import ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit
+import ledger
+from ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit
 from payments.models import CallbackInbox, ReconciliationBreak
 
 

@@ -8,9 +8,9 @@ import pytest
 from recon_world import T0, Loans, World, row
 from sqlalchemy import select
 
+import ledger
 from core.outbox import OutboxItem
 from gateway.ops_models import AuditEntry, audit
-from payments import ledger
 from payments.breaks import record_break
 from payments.models import PaymentIntent
 from payments.resolutions import (

@@ -12,12 +12,13 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+import ledger
+from ledger import MOBILE_MONEY_FLOAT
 from lending import members
 from lending.models import FieldPartner, Member
 from lending.protection import set_credit_limit
-from payments import ledger, simulator
+from payments import simulator
 from payments.factory import using_provider
-from payments.ledger import MOBILE_MONEY_FLOAT
 from payments.models import PaymentIntent
 from payments.simulator import SimulatorProvider
 from savings import accounts, transfers

@@ -8,10 +8,10 @@ from fractions import Fraction
 import pytest
 from sqlalchemy import func, select
 
+import ledger
+from ledger import JournalEntry
 from lending.models import LimitChange, Member
 from lending.protection import SAVING_CAP, saver_limit
-from payments import ledger
-from payments.ledger import JournalEntry
 from savings import interest, regularity
 from savings.chart import SAVINGS_INTEREST_EXPENSE
 from savings.jobs import run_daily

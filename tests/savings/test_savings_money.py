@@ -12,9 +12,10 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+import ledger
+from ledger import JournalEntry
 from messaging.models import SmsMessage
-from payments import intents, ledger, simulator
-from payments.ledger import JournalEntry
+from payments import intents, simulator
 from payments.models import AWAITING_APPROVAL, ReconciliationBreak
 from savings import accounts, chamas, transfers
 from savings.chart import chama_paying, chama_pool, savings_account, savings_withdrawing

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core import runtime
-from payments.ledger import JournalEntry
+from ledger import JournalEntry
 from payments.models import PaymentIntent
 from savings import accounts, interest, transfers
 from savings.errors import SavingsError

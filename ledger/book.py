@@ -1,4 +1,4 @@
-"""The double-entry ledger: the truth about every shilling.
+"""Posting to the ledger and reading it back.
 
 Every movement is one balanced journal entry (postings sum to zero per
 currency) under a unique idempotency key. Postings are append-only; a
@@ -11,11 +11,6 @@ that takes the row lock, so two withdrawals cannot both spend the same money,
 and `verify()` checks it against the postings. Every other account (the float,
 income, suspense, a loan's receivables) is only ever appended to, so postings
 to the float from different loans never wait for one another.
-
-Sign convention: a posting's amount is positive for a debit and negative for
-a credit, in integer minor units. Assets and expenses carry debit (positive)
-balances; liabilities, income and equity carry credit (negative) balances.
-`normal_balance` turns a balance into the figure a person expects to read.
 """
 
 from __future__ import annotations
@@ -27,29 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    ForeignKey,
-    Index,
-    String,
-    column,
-    func,
-    insert,
-    select,
-    update,
-    values,
-)
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import BigInteger, column, func, insert, select, update, values
+from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, insert_once, intpk
+from core.db import insert_once
+from ledger.chart import AccountSpec, normal_balance
+from ledger.models import Account, JournalEntry, Posting
 
 logger = logging.getLogger(__name__)
-
-ASSET, LIABILITY, INCOME, EXPENSE, EQUITY = "asset", "liability", "income", "expense", "equity"
-KINDS = (ASSET, LIABILITY, INCOME, EXPENSE, EQUITY)
-DEBIT_NORMAL = {ASSET, EXPENSE}
 
 
 class LedgerError(Exception):
@@ -70,115 +51,6 @@ class InsufficientFunds(LedgerError):
     def __init__(self, account_code: str) -> None:
         super().__init__(f"insufficient funds in {account_code}")
         self.account_code = account_code
-
-
-class Account(Base):
-    __tablename__ = "ledger_accounts"
-    __table_args__ = (CheckConstraint(f"kind IN {KINDS!r}", name="kind"),)
-
-    id: Mapped[intpk]
-    code: Mapped[str] = mapped_column(String(120), unique=True)
-    kind: Mapped[str] = mapped_column(String(10))
-    currency: Mapped[str] = mapped_column(String(3))
-    name: Mapped[str] = mapped_column(String(200), default="")
-    no_overdraft: Mapped[bool] = mapped_column(default=False)
-    # The running balance (signed, debit positive) of a no-overdraft account; NULL for the
-    # others, whose balance is the sum of their postings (see `balance`).
-    balance: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
-
-
-class JournalEntry(Base):
-    __tablename__ = "journal_entries"
-    __table_args__ = (Index("ix_journal_entries_loan", "loan_id", "occurred_at"),)
-
-    id: Mapped[intpk]
-    key: Mapped[str] = mapped_column(String(160), unique=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    description: Mapped[str] = mapped_column(String(300), default="")
-    loan_id: Mapped[int | None] = mapped_column(BigInteger)
-    member_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    reverses_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("journal_entries.id"), unique=True
-    )
-    meta: Mapped[JSONDict] = mapped_column(default=dict)
-    occurred_at: Mapped[Timestamp]
-    created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
-
-    postings: Mapped[list[Posting]] = relationship(
-        back_populates="entry", order_by="Posting.id", lazy="selectin"
-    )
-
-
-class Posting(Base):
-    __tablename__ = "ledger_postings"
-
-    id: Mapped[intpk]
-    entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("journal_entries.id"), index=True)
-    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_accounts.id"), index=True)
-    amount: Mapped[MinorUnits]
-    currency: Mapped[str] = mapped_column(String(3))
-
-    entry: Mapped[JournalEntry] = relationship(back_populates="postings")
-    account: Mapped[Account] = relationship(lazy="joined")
-
-
-@dataclass(frozen=True)
-class AccountSpec:
-    """What an account is, so that posting to it can create it on first use."""
-
-    code: str
-    kind: str
-    name: str = ""
-    no_overdraft: bool = False
-
-
-def normal_balance(kind: str, balance: int) -> int:
-    return balance if kind in DEBIT_NORMAL else -balance
-
-
-def debit(spec: AccountSpec, amount: int) -> tuple[AccountSpec, int]:
-    return spec, amount
-
-
-def credit(spec: AccountSpec, amount: int) -> tuple[AccountSpec, int]:
-    return spec, -amount
-
-
-# --- the chart of accounts -------------------------------------------------
-
-MOBILE_MONEY_FLOAT = AccountSpec("asset:mpesa:float", ASSET, "M-Pesa float (paybill + B2C)")
-SUSPENSE = AccountSpec("liability:suspense", LIABILITY, "Unmatched receipts (suspense)")
-INTEREST_INCOME = AccountSpec("income:interest", INCOME, "Platform share of interest")
-FEE_INCOME = AccountSpec("income:fees", INCOME, "Upfront fees")
-PENALTY_INCOME = AccountSpec("income:penalties", INCOME, "Late penalties")
-WRITE_OFF_EXPENSE = AccountSpec("expense:write-off", EXPENSE, "Written-off platform receivables")
-RECOVERY_INCOME = AccountSpec("income:recoveries", INCOME, "Recoveries after write-off")
-
-
-def loan_principal(loan_id: int) -> AccountSpec:
-    return AccountSpec(f"asset:loan:{loan_id}:principal", ASSET, "Principal receivable")
-
-
-def loan_penalties(loan_id: int) -> AccountSpec:
-    return AccountSpec(f"asset:loan:{loan_id}:penalties", ASSET, "Penalties receivable")
-
-
-def loan_participation(loan_id: int) -> AccountSpec:
-    """What the platform owes the loan's lenders: their principal, paid through as collected."""
-    return AccountSpec(
-        f"liability:loan:{loan_id}:lenders", LIABILITY, "Lenders' participation", True
-    )
-
-
-def lender_wallet(member_id: int) -> AccountSpec:
-    return AccountSpec(f"liability:member:{member_id}:wallet", LIABILITY, "Lender wallet", True)
-
-
-def borrower_credit(member_id: int) -> AccountSpec:
-    return AccountSpec(
-        f"liability:member:{member_id}:credit", LIABILITY, "Borrower credit balance", True
-    )
 
 
 # --- posting -----------------------------------------------------------------
