@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 from core.db import Database  # noqa: E402
 from core.settings import normalize_database_url  # noqa: E402
 from gateway.migrate import upgrade  # noqa: E402
-from payments.reconciliation import ReconConfig, reconcile  # noqa: E402
+from reconciliation.config import ReconConfig  # noqa: E402
+from reconciliation.run import reconcile  # noqa: E402
 
 DOCS = ROOT / "docs" / "reconciliation.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"

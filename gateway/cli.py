@@ -19,7 +19,7 @@ db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
 COMMAND_MODULES = (
     "gateway.demo",
     "gateway.ops_cli",
-    "gateway.recon_cli",
+    "reconciliation.cli",
     "payments.cli",
     "messaging.cli",
 )

@@ -12,9 +12,9 @@ from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args
 from gateway.auth import current_caller
 from gateway.database import get_session
 from gateway.ops_models import audit
-from payments import resolutions
 from payments.models import BREAK_STATUSES, ReconciliationBreak
-from payments.resolutions import ACTIONS, Actor, Outcome, PendingAction, ResolutionError
+from reconciliation import resolutions
+from reconciliation.resolutions import ACTIONS, Actor, Outcome, PendingAction, ResolutionError
 
 assert bp  # the routes below register on the API blueprint
 

@@ -17,7 +17,7 @@ from gateway.auth import AuthError, check_login
 from gateway.database import get_session
 from gateway.ops import bp, csrf
 from gateway.ops_models import Operator, audit
-from payments.resolutions import Actor
+from reconciliation.resolutions import Actor
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])

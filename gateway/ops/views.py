@@ -24,11 +24,12 @@ from lending.arrears import PAR1, PAR30, PAR_LABELS
 from lending.errors import LendingError
 from lending.localtime import today
 from lending.models import PENDING_REVIEW
-from payments import resolutions
 from payments.models import BREAK_STATUSES, BREAK_TYPES
-from payments.reconciliation import ReconConfig, last_run, match_counts, reconcile
-from payments.resolutions import AGE_BUCKETS, BreakFilter, ResolutionError
-from payments.statements import import_statement, line_by_receipt, recent_imports
+from reconciliation import resolutions
+from reconciliation.config import ReconConfig
+from reconciliation.resolutions import AGE_BUCKETS, BreakFilter, ResolutionError
+from reconciliation.run import last_run, match_counts, reconcile
+from reconciliation.statements import import_statement, line_by_receipt, recent_imports
 
 PAGE_SIZE = 50
 

@@ -13,8 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payments.models import PaymentIntent, ReconciliationBreak
-from payments.reconciliation import ReconConfig, ReconMatch, RunSummary, reconcile
-from payments.statements import ImportReport, import_statement
+from reconciliation.config import ReconConfig
+from reconciliation.models import ReconMatch
+from reconciliation.run import RunSummary, reconcile
+from reconciliation.statements import ImportReport, import_statement
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURES_STATEMENT = FIXTURES / "mpesa_statement_sample.csv"
@@ -90,7 +92,7 @@ class World:
 
     def matches(self) -> list[tuple[str, str]]:
         """(statement receipt, rule) for every pair, in order."""
-        from payments.statements import StatementLine
+        from reconciliation.statements import StatementLine
 
         rows = self.session.execute(
             select(StatementLine.receipt, ReconMatch.rule)

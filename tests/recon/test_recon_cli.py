@@ -8,7 +8,7 @@ from recon_world import FIXTURES_STATEMENT, csv_bytes, row
 from sqlalchemy import func, select
 
 from payments.models import ReconciliationBreak
-from payments.statements import StatementLine
+from reconciliation.statements import StatementLine
 
 
 def test_import_statement_then_reconcile(runner, session, tmp_path) -> None:

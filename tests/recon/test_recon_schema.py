@@ -6,7 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from core.db import Base
-from payments import reconciliation, resolutions, statements
+from reconciliation import resolutions, statements
+from reconciliation import run as reconciliation
 
 OURS = {"statement_imports", "statement_lines", "recon_items", "recon_runs", "recon_matches",
         "recon_actions"}

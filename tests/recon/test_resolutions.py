@@ -13,7 +13,8 @@ from core.outbox import OutboxItem
 from gateway.ops_models import AuditEntry, audit
 from payments.breaks import record_break
 from payments.models import PaymentIntent
-from payments.resolutions import (
+from payments.settlement import park_in_suspense
+from reconciliation.resolutions import (
     RECONCILIATION_LOSSES,
     UNCLAIMED_INCOME,
     Actor,
@@ -22,7 +23,6 @@ from payments.resolutions import (
     reject,
     resolve,
 )
-from payments.settlement import park_in_suspense
 
 ALICE = Actor("operator:1", "alice@mkopo.test")
 BOB = Actor("operator:2", "bob@mkopo.test")

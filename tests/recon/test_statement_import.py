@@ -9,7 +9,7 @@ import pytest
 from recon_world import FIXTURES_STATEMENT, HEADER, csv_bytes, row
 from sqlalchemy import func, select
 
-from payments.statements import StatementImport, StatementLine, import_statement, phone_key
+from reconciliation.statements import StatementImport, StatementLine, import_statement, phone_key
 
 
 def load(session, data: bytes, name: str = "statement.csv"):

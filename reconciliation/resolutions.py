@@ -36,15 +36,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 import ledger
 from core.clock import utcnow
 from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, intpk
-from ledger import (
-    EXPENSE,
-    INCOME,
-    MOBILE_MONEY_FLOAT,
-    SUSPENSE,
-    AccountSpec,
-    credit,
-    debit,
-)
+from ledger import EXPENSE, INCOME, MOBILE_MONEY_FLOAT, SUSPENSE, AccountSpec, credit, debit
 from payments.breaks import resolve_break
 from payments.models import (
     BREAK_TYPES,

@@ -7,16 +7,16 @@ import json
 from pathlib import Path
 
 import click
-from flask import current_app
 
+from core import runtime as runtime_module
 from core.runtime import Runtime
-from payments.reconciliation import ReconConfig, reconcile
-from payments.statements import import_statement
+from reconciliation.config import ReconConfig
+from reconciliation.run import reconcile
+from reconciliation.statements import import_statement
 
 
 def _runtime() -> Runtime:
-    runtime: Runtime = current_app.extensions["mkopo"]
-    return runtime
+    return runtime_module.current()
 
 
 def _actor() -> str:
