@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ("flask", "werkzeug")
 """The framework; `flask_*` extensions count as flask."""
 
-DOMAIN = ("lending", "payments", "menus", "messaging", "ledger", "core", "savings", "insurance")
-LAYERS = ("gateway", "menus", "lending", "payments", "messaging", "ledger", "savings", "insurance")
+DOMAIN = (
+    "lending", "payments", "reconciliation", "menus", "messaging", "ledger", "core", "savings",
+    "insurance",
+)
+LAYERS = (
+    "gateway", "menus", "lending", "payments", "reconciliation", "messaging", "ledger", "savings",
+    "insurance",
+)
 
 RULES: dict[str, tuple[str, ...]] = {
     **{package: WEB for package in DOMAIN},
