@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 def _let_the_simulator_page_answer_prompts(runtime: Runtime) -> None:
     """M-Pesa prompts wait for the phone simulator's PIN pad instead of paying at once."""
     from core import runtime as runtime_module
-    from payments import simulator
+    from payments.providers import simulator
 
     runtime_module.configure(runtime)
     simulator.set_behaviour(None, prompt=True)

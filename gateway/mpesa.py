@@ -20,7 +20,7 @@ from gateway.database import get_runtime, get_session
 from gateway.errors import json_error
 from payments.inbox import Unreadable, store_callback
 from payments.processing import enqueue_processing
-from payments.providers import EventKind
+from payments.providers.base import EventKind
 from payments.validation import answer_validation
 
 logger = logging.getLogger(__name__)

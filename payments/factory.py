@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from payments.providers import MobileMoneyProvider
+from payments.providers.base import MobileMoneyProvider
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str, str], MobileMoneyProvider] = {}
@@ -38,7 +38,7 @@ def _build(settings: Settings) -> MobileMoneyProvider:
 
         return DarajaProvider(settings)
     if settings.mobile_money_provider == "simulator":
-        from payments.simulator import SimulatorProvider
+        from payments.providers.simulator import SimulatorProvider
 
         return SimulatorProvider(settings)
     raise ValueError(f"unknown MOBILE_MONEY_PROVIDER {settings.mobile_money_provider!r}")

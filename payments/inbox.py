@@ -21,14 +21,9 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from payments.breaks import record_break
-from payments.models import (
-    AMOUNT_MISMATCH,
-    DUPLICATE,
-    INBOX_FAILED,
-    RECEIVED,
-    CallbackInbox,
-)
-from payments.providers import EventKind, MalformedCallback, parse_callback
+from payments.models import AMOUNT_MISMATCH, DUPLICATE, INBOX_FAILED, RECEIVED, CallbackInbox
+from payments.providers.base import EventKind, MalformedCallback
+from payments.providers.parsing import parse_callback
 
 logger = logging.getLogger(__name__)
 

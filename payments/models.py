@@ -2,7 +2,7 @@
 
 Also the mobile-money simulator's own record of what "M-Pesa" did
 (`sim_mpesa_transactions`): it lives here so that the schema, the migration and
-the test clean-up see every table, but only `payments.simulator` writes to it.
+the test clean-up see every table, but only `payments.providers.simulator` writes to it.
 """
 
 from __future__ import annotations

@@ -36,16 +36,9 @@ from payments.intents import (
     sim_swapped,
     start_loan_payout,
 )
-from payments.models import (
-    COLLECTIONS,
-    FAILED,
-    PENDING,
-    REQUESTED,
-    CallbackInbox,
-    PaymentIntent,
-)
+from payments.models import COLLECTIONS, FAILED, PENDING, REQUESTED, CallbackInbox, PaymentIntent
 from payments.processing import enqueue_after_commit
-from payments.providers import MobileMoneyProvider, StatusAnswer
+from payments.providers.base import MobileMoneyProvider, StatusAnswer
 from payments.settlement import (
     SETTLEABLE,
     settle_collection_failure,

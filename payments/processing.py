@@ -46,7 +46,8 @@ from payments.models import (
     CallbackInbox,
     PaymentIntent,
 )
-from payments.providers import CallbackEvent, MalformedCallback, parse_callback
+from payments.providers.base import CallbackEvent, MalformedCallback
+from payments.providers.parsing import parse_callback
 from payments.settlement import BREAK as SETTLED_BREAK
 from payments.settlement import (
     SETTLEABLE,

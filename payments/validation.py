@@ -17,7 +17,8 @@ from core.clock import utcnow
 from payments.config import REJECT_UNKNOWN, config
 from payments.matching import match_loan
 from payments.models import PROCESSED, RECEIVED, CallbackInbox
-from payments.providers import MalformedCallback, parse_c2b
+from payments.providers.base import MalformedCallback
+from payments.providers.parsing import parse_c2b
 
 ACCEPTED: dict[str, Any] = {"ResultCode": 0, "ResultDesc": "Accepted"}
 REJECTED: dict[str, Any] = {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}

@@ -62,7 +62,7 @@ def inbox(session: Session, phone: str) -> list[dict[str, Any]]:
 
 
 def pending_prompts(phone: str) -> list[dict[str, Any]]:
-    simulator = _optional("payments.simulator")
+    simulator = _optional("payments.providers.simulator")
     if simulator is None:
         return []
     return [_prompt_json(p) for p in simulator.pending_prompts(phone)]
@@ -77,14 +77,14 @@ def _prompt_json(prompt: Any) -> dict[str, Any]:
 
 
 def answer_prompt(prompt_id: str, pin: str | None) -> bool:
-    simulator = _optional("payments.simulator")
+    simulator = _optional("payments.providers.simulator")
     if simulator is None:
         return False
     return bool(simulator.answer_prompt(prompt_id, pin))
 
 
 def pay_bill(phone: str, amount: int, account: str) -> None:
-    simulator = _optional("payments.simulator")
+    simulator = _optional("payments.providers.simulator")
     if simulator is not None:
         simulator.simulate_paybill_payment(phone, amount, account)
 

@@ -24,7 +24,7 @@ from core.clock import Clock, get_clock
 from core.outbox import PermanentError, TransientError
 from core.phones import mask_phone, mask_phones_in, msisdn
 from core.settings import Settings
-from payments.providers import (
+from payments.providers.base import (
     CENTS_PER_SHILLING,
     NAIROBI,
     C2BRegistered,
@@ -35,6 +35,8 @@ from payments.providers import (
     PaymentRequested,
     ReversalRequested,
     StatusAnswer,
+)
+from payments.providers.parsing import (
     outcome_for,
     parse_async_answer,
     parse_c2b_register_answer,

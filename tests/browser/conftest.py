@@ -22,7 +22,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 @pytest.fixture
 def live_app(runtime, committed_db) -> Iterator[Any]:
     """The app on committed data, served over HTTP; simulator callbacks come back through it."""
-    from payments import simulator
+    from payments.providers import simulator
 
     app = create_app({"RUNTIME": runtime, "MKOPO_ENV": "test",
                       "instance_path": runtime.settings.instance_path,

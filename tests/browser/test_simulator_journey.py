@@ -19,7 +19,7 @@ from lending.catalog import create_product
 from lending.funding import fund_loan
 from lending.members import become_lender, register_member, verify_member
 from lending.models import FieldPartner, Loan, Member
-from payments import simulator
+from payments.providers import simulator
 
 PIN = "2580"
 MPESA_PIN = "1234"

@@ -16,7 +16,7 @@ import pytest
 from core.clock import FrozenClock
 from core.outbox import PermanentError, TransientError
 from core.settings import Settings
-from payments.providers import InvalidRequest, MobileMoneyProvider
+from payments.providers.base import InvalidRequest, MobileMoneyProvider
 from payments.providers.daraja import AlreadyInProcess, DarajaProvider, RetryPolicy
 from payments.providers.fake_daraja import (
     ALREADY_IN_PROCESS,

@@ -27,10 +27,11 @@ from lending.catalog import create_product
 from lending.funding import fund_loan
 from lending.models import FieldPartner, Loan, Member
 from lending.protection import set_credit_limit
-from payments import intents, simulator
+from payments import intents
 from payments.factory import using_provider
 from payments.models import CallbackInbox, PaymentIntent, ReconciliationBreak
-from payments.simulator import SimulatorProvider
+from payments.providers import simulator
+from payments.providers.simulator import SimulatorProvider
 
 _serial = itertools.count(1)
 

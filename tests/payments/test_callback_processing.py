@@ -349,7 +349,7 @@ class AnsweringProvider:
     """Answers an STK push with the fixture's CheckoutRequestID (like Daraja would)."""
 
     def __init__(self, push_answer: dict[str, Any]) -> None:
-        from payments.providers import parse_stk_push_answer
+        from payments.providers.parsing import parse_stk_push_answer
 
         self.answer = parse_stk_push_answer(push_answer)
 
@@ -386,7 +386,7 @@ def test_a_result_that_overtakes_the_push_answer_is_applied_once_the_id_is_store
 def test_a_stk_query_answer_settles_like_a_callback(session, books, fixture_payload,
                                                     active_loan) -> None:
     from payments.outbound import settle_from_stk_query
-    from payments.providers import parse_stk_query_answer
+    from payments.providers.parsing import parse_stk_query_answer
 
     intent = given_requested(session, repayment_intent(session, active_loan, 45_000),
                              checkout_request_id=STK_OK)

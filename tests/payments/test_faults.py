@@ -20,10 +20,11 @@ from sqlalchemy import func, select
 
 from core import outbox
 from lending.models import Repayment
-from payments import intents, simulator
+from payments import intents
 from payments.models import CallbackInbox, PaymentIntent, SimMpesaTransaction
 from payments.processing import process_callback, requeue_stuck
-from payments.simulator import SimRecord
+from payments.providers import simulator
+from payments.providers.simulator import SimRecord
 from payments.sweeps import query_overdue_intents
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

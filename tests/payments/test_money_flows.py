@@ -14,11 +14,12 @@ from sqlalchemy import func, select
 from core.outbox import MAX_ATTEMPTS
 from ledger import SUSPENSE, InsufficientFunds, lender_wallet
 from lending.models import Loan, Repayment
-from payments import intents, simulator
+from payments import intents
 from payments.accounts import withdrawals_in_flight
 from payments.config import overridden
 from payments.intents import PaymentError
 from payments.models import SimMpesaTransaction
+from payments.providers import simulator
 from payments.sweeps import run_sweeps
 
 

@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 from core import runtime
 from ledger import InsufficientFunds, lender_wallet
 from lending.models import Repayment
-from payments import intents, simulator
+from payments import intents
 from payments.inbox import store_callback
 from payments.models import PaymentIntent, SimMpesaTransaction
 from payments.outbound import settle_from_stk_query
 from payments.processing import process_callback
-from payments.providers import StatusAnswer
-from payments.simulator import SimRecord
+from payments.providers import simulator
+from payments.providers.base import StatusAnswer
+from payments.providers.simulator import SimRecord
 
 pytestmark = pytest.mark.postgres
 

@@ -17,10 +17,10 @@ from ledger import MOBILE_MONEY_FLOAT
 from lending import members
 from lending.models import FieldPartner, Member
 from lending.protection import set_credit_limit
-from payments import simulator
 from payments.factory import using_provider
 from payments.models import PaymentIntent
-from payments.simulator import SimulatorProvider
+from payments.providers import simulator
+from payments.providers.simulator import SimulatorProvider
 from savings import accounts, transfers
 from savings.models import SavingsAccount
 

@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 import ledger
 from ledger import JournalEntry
 from messaging.models import SmsMessage
-from payments import intents, simulator
+from payments import intents
 from payments.models import AWAITING_APPROVAL, ReconciliationBreak
+from payments.providers import simulator
 from savings import accounts, chamas, transfers
 from savings.chart import chama_paying, chama_pool, savings_account, savings_withdrawing
 from savings.errors import SavingsError

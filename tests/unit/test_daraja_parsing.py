@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from payments.providers import (
+from payments.providers.base import CallbackEvent, MalformedCallback
+from payments.providers.parsing import (
     RESULT_CODES,
-    CallbackEvent,
-    MalformedCallback,
     normalize_result_code,
     outcome_for,
     parse_async_answer,
