@@ -24,6 +24,7 @@ from gateway.auth import create_api_key, create_operator
 from gateway.wiring import import_handlers
 from insurance import capital, claims, policies
 from lending import members
+from lending import settlement as loan_settlement
 from lending.applications import apply_for_loan, approve_loan, reject_loan
 from lending.catalog import create_product
 from lending.funding import fund_loan, shares_left
@@ -148,13 +149,13 @@ class Demo:
                                              receipt=self.receipt(), occurred_at=utcnow())
 
     def disbursed(self, loan: Loan) -> None:
-        intent = intents.start_loan_payout(self.session, loan.id)
+        intent = loan_settlement.start_loan_payout(self.session, loan.id)
         assert intent is not None
         settlement.settle_payout_success(self.session, intent, amount=intent.amount,
                                          receipt=self.receipt(), occurred_at=utcnow())
 
     def repay(self, loan: Loan, amount: int, key: str) -> None:
-        intent = intents.request_repayment(
+        intent = loan_settlement.request_repayment(
             self.session, member_id=loan.borrower_id, loan_id=loan.id,
             phone=loan.borrower.phone, amount=amount, idempotency_key=key)
         self.paid(intent)
@@ -226,7 +227,7 @@ class Demo:
         loan = self.loan("payout", "KILIMO", 6_000_000, 6, "Greenhouse and drip irrigation")
         approve_loan(self.session, loan.id, actor="demo-field-officer")
         self.fund_fully(loan)
-        intents.start_loan_payout(self.session, loan.id)  # above the threshold: waits
+        loan_settlement.start_loan_payout(self.session, loan.id)  # above the threshold: waits
 
     def loan_in_review_and_rejected(self) -> None:
         self.loan("review", "BIASHARA", 120_000, 4, "Vegetable stall")

@@ -10,6 +10,7 @@ HANDLER_MODULES = (
     "lending.sms_port",
     "lending.notifications",
     "lending.autolend",
+    "lending.settlement",
     "savings.transfers",
     "savings.sms",
     "insurance.wiring",
@@ -24,6 +25,14 @@ def import_handlers() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
+    register_payment_owners()
+
+
+def register_payment_owners() -> None:
+    """Tell payments which domain owns which money (`payments.kinds`)."""
+    from lending import settlement
+
+    settlement.register()
 
 MODEL_MODULES = (
     "core.outbox",

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.money import Money, round_up_to_whole
 from lending import queries
+from lending import settlement as loan_settlement
 from lending.loans import outstanding_balance
 from lending.members import find_member_by_phone
 from lending.models import MEMBER_ACTIVE, REPAYABLE_STATUSES, Member
@@ -55,7 +56,7 @@ class LendingMemberLookup:
             raise RepaymentRefused("amount_too_high")
         try:
             with session.begin_nested():
-                intents.request_repayment(session, member_id=member_id, loan_id=loan.id,
+                loan_settlement.request_repayment(session, member_id=member_id, loan_id=loan.id,
                                           phone=member.phone, amount=amount,
                                           idempotency_key=idempotency_key)
         except intents.PaymentError as exc:

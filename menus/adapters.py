@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core import runtime
 from core.money import round_up_to_whole as whole_shillings
 from lending import members, queries
+from lending import settlement as loan_settlement
 from lending.applications import apply_for_loan
 from lending.disclosure import quote
 from lending.errors import LendingError
@@ -209,7 +210,7 @@ class DomainBorrowerServices:
         if amount > whole_shillings(outstanding_balance(loan)):
             raise ServiceRefused("amount_too_high")
         with self._unit():
-            intents.request_repayment(
+            loan_settlement.request_repayment(
                 self.session, member_id=member_id, loan_id=loan.id, phone=loan.borrower.phone,
                 amount=amount, idempotency_key=idempotency_key)
 

@@ -118,9 +118,12 @@ def _new_intent(session: Session, *, kind: str, phone: str, amount: int, key: st
 
 def request_repayment(
     session: Session, *, member_id: int, loan_id: int, phone: str, amount: int,
-    idempotency_key: str, reference: str | None = None,
+    idempotency_key: str, reference: str,
 ) -> PaymentIntent:
-    """Ask the borrower's phone to pay `amount` towards a loan (an STK push, via the outbox)."""
+    """Ask the borrower's phone to pay `amount` towards a loan (an STK push, via the outbox).
+
+    Lending's `lending.settlement.request_repayment` is the use case; it names the loan.
+    """
     existing = _find_by_key(session, idempotency_key)
     if existing is not None:
         return _same_request(existing, REPAYMENT, amount)
@@ -128,7 +131,7 @@ def request_repayment(
     _refuse_if_prompt_open(session, loan_id)
     return _request_stk(session, kind=REPAYMENT, member_id=member_id, loan_id=loan_id,
                         phone=phone, amount=amount, key=idempotency_key,
-                        reference=reference or _loan_reference(session, loan_id))
+                        reference=reference)
 
 
 def request_deposit(
@@ -214,15 +217,6 @@ def _refuse_if_prompt_open(session: Session, loan_id: int) -> None:
         raise PaymentError("payment_pending", "a payment prompt is already on its way")
 
 
-def _loan_reference(session: Session, loan_id: int) -> str:
-    from lending.models import Loan
-
-    loan = session.get(Loan, loan_id)
-    if loan is None:
-        raise PaymentError("no_such_loan", f"no loan {loan_id}")
-    return loan.reference
-
-
 # --- payouts: B2C ----------------------------------------------------------------------------
 
 
@@ -255,33 +249,23 @@ def request_withdrawal(
     return intent
 
 
-def start_loan_payout(session: Session, loan_id: int) -> PaymentIntent | None:
-    """Turn a fully funded loan into a disbursement intent (the "loan.disburse" handler).
-
-    Returns the open intent if there already is one; None if the loan is not
-    waiting for a payout (cancelled, or already paid out).
-    """
-    from lending.disbursement import start_disbursement
-    from lending.errors import LendingError
-    from lending.models import Loan
-
-    current = session.scalar(select(PaymentIntent).where(
-        PaymentIntent.kind == DISBURSEMENT, PaymentIntent.loan_id == loan_id,
+def open_intent_for_loan(session: Session, kind: str, loan_id: int) -> PaymentIntent | None:
+    """An intent of `kind` for the loan that is still under way, if there is one."""
+    return session.scalar(select(PaymentIntent).where(
+        PaymentIntent.kind == kind, PaymentIntent.loan_id == loan_id,
         PaymentIntent.status.in_(OPEN_STATUSES)).limit(1))
-    if current is not None:
-        return current
-    try:
-        order = start_disbursement(session, loan_id, actor="payments")
-    except LendingError as exc:
-        logger.warning("loan %s not paid out: %s", loan_id, exc.code)
-        return None
-    loan = session.get(Loan, loan_id)
+
+
+def request_loan_payout(
+    session: Session, *, loan_id: int, member_id: int | None, phone: str, amount: int,
+    key: str, reference: str,
+) -> PaymentIntent:
+    """Pay a loan out by B2C (lending's `start_loan_payout` decides when); `key` travels as
+    Daraja's OriginatorConversationID."""
     intent = _new_intent(
-        session, kind=DISBURSEMENT, phone=order.phone, amount=order.amount_net,
-        key=order.idempotency_key, reference=order.reference,
-        member_id=loan.borrower_id if loan is not None else None, loan_id=loan_id,
-        deadline=utcnow() + config().b2c_deadline)
-    intent.originator_conversation_id = order.idempotency_key
+        session, kind=DISBURSEMENT, phone=phone, amount=amount, key=key, reference=reference,
+        member_id=member_id, loan_id=loan_id, deadline=utcnow() + config().b2c_deadline)
+    intent.originator_conversation_id = key
     route_payout(session, intent)
     return intent
 

@@ -34,7 +34,6 @@ from payments.intents import (
     hold_for_approval,
     lock_intent,
     sim_swapped,
-    start_loan_payout,
 )
 from payments.models import COLLECTIONS, FAILED, PENDING, REQUESTED, CallbackInbox, PaymentIntent
 from payments.processing import enqueue_after_commit
@@ -57,14 +56,6 @@ def _provider() -> MobileMoneyProvider:
 
 def _last_try(item: OutboxItem) -> bool:
     return item.attempts >= MAX_ATTEMPTS
-
-
-@handles("loan.disburse")
-def disburse_loan(session: Session, item: OutboxItem) -> None:
-    """A loan is fully funded: create its payout intent (sent now, or held for approval)."""
-    intent = start_loan_payout(session, int(item.payload["loan_id"]))
-    if intent is not None:
-        logger.info("loan %s payout intent %s is %s", intent.loan_id, intent.id, intent.status)
 
 
 @handles(STK_PUSH)

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from core import runtime
 from core.clock import as_utc, utcnow
 from core.jobs import enqueue_quietly
+from payments import kinds
 from payments.breaks import record_break
 from payments.config import config
-from payments.matching import match_loan
 from payments.models import (
     AMOUNT_MISMATCH,
     BREAK,
@@ -260,10 +260,7 @@ def on_c2b_validation(session: Session, inbox: CallbackInbox, evt: CallbackEvent
 
 
 def on_c2b_confirmation(session: Session, inbox: CallbackInbox, evt: CallbackEvent) -> str:
-    """A paybill payment: repay the loan its account names, or park it in suspense."""
-    from lending.errors import LendingError
-    from lending.repayments import record_repayment
-
+    """A paybill payment: its owner (lending: the loan its account names) takes it, or suspense."""
     assert evt.amount is not None and evt.receipt is not None
     earlier = booked_elsewhere(session, evt.receipt, own_key=evt.external_id)
     if earlier is not None:
@@ -272,24 +269,20 @@ def on_c2b_confirmation(session: Session, inbox: CallbackInbox, evt: CallbackEve
             _break(session, AMOUNT_MISMATCH, inbox, evt, journal_entry_id=earlier.id)
             return BROKEN
         return DONE
-    loan = match_loan(session, evt.account_reference)
-    reason = "no loan matches the account"
-    if loan is not None:
-        try:
-            with session.begin_nested():
-                record_repayment(session, loan_id=loan.id, amount=evt.amount,
-                                 key=evt.external_id, source="c2b", receipt=evt.receipt,
-                                 received_at=evt.occurred_at)
-            return DONE
-        except LendingError as exc:
-            if exc.code == "key_conflict":
-                _break(session, AMOUNT_MISMATCH, inbox, evt, loan_id=loan.id)
-                return BROKEN
-            reason = f"loan {loan.reference} refused it: {exc.code}"
+    try:
+        kinds.paybill().apply(session, account=evt.account_reference, amount=evt.amount,
+                              key=evt.external_id, receipt=evt.receipt,
+                              received_at=evt.occurred_at)
+        return DONE
+    except kinds.Unapplied as exc:
+        if exc.code == "key_conflict":
+            _break(session, AMOUNT_MISMATCH, inbox, evt, loan_id=exc.loan_id)
+            return BROKEN
+        unapplied = exc
     entry = park_in_suspense(session, amount=evt.amount, receipt=evt.receipt,
-                             at=evt.occurred_at, reason=reason)
+                             at=evt.occurred_at, reason=unapplied.reason)
     _break(session, UNMATCHED_C2B, inbox, evt, journal_entry_id=entry.id,
-           loan_id=loan.id if loan is not None else None)
+           loan_id=unapplied.loan_id)
     return BROKEN
 
 

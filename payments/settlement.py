@@ -4,15 +4,14 @@ Callbacks (`payments.processing`) and status queries (`payments.outbound`)
 both end here, with the intent's row lock held, so an outcome is applied once
 however many times and by whichever path it arrives. The entries, per event:
 
-- repayment STK success: lending's `record_repayment`, key `repayment:{CheckoutRequestID}`
-  (Dr float / Cr the loan's penalties, interest income and lenders' wallets).
-- deposit STK success: Dr float / Cr lender wallet (`deposit:{CheckoutRequestID}`).
+- a collection or payout of a kind a domain registered (`payments.kinds`): that domain's
+  `on_success` / `on_undo` / `on_failure` — lending's repayments (`repayment:{CheckoutRequestID}`),
+  wallet top-ups (`deposit:{CheckoutRequestID}`) and loan payouts live in `lending.settlement`;
+  an owner that refuses the money (`kinds.Unapplied`) has it parked in suspense with a break.
 - withdrawal requested: Dr lender wallet / Cr withdrawals in flight (`withdrawal-hold:{id}`).
 - withdrawal B2C success: Dr withdrawals in flight / Cr float (`withdrawal:{id}`).
 - withdrawal B2C failure: Dr withdrawals in flight / Cr lender wallet
   (`withdrawal-release:{id}`).
-- disbursement B2C success: lending's `complete_disbursement` (`disbursement:{loan}`:
-  Dr principal / Cr float and fee income); failure: `fail_disbursement`, no entry.
 - a kind another domain registered (`payments.kinds`): that domain's entry, under
   its own key prefix; a failed payout calls its `on_undo` to release the hold.
 - money we cannot apply: Dr float / Cr suspense (`suspense:{receipt}`).
@@ -35,23 +34,19 @@ from sqlalchemy.orm import Session
 
 import ledger
 from core.clock import as_utc, utcnow
-from core.money import Money
 from ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit, lender_wallet
-from lending.autolend import request_autolend
 from payments import kinds
 from payments.accounts import withdrawals_in_flight
 from payments.breaks import record_break
 from payments.models import (
     AMOUNT_MISMATCH,
     CANCELLED,
+    COLLECTIONS,
     CONFLICTING_OUTCOME,
-    DEPOSIT,
-    DISBURSEMENT,
     DUPLICATE,
     FAILED,
     PAYOUT_FAILED,
     PENDING,
-    REPAYMENT,
     REQUESTED,
     SUCCEEDED,
     UNAPPLIED_PAYMENT,
@@ -123,21 +118,10 @@ def settle_collection_success(
     earlier = booked_elsewhere(session, receipt, own_key=key)
     if earlier is not None:
         return _already_booked(session, intent, earlier, receipt, inbox_id)
-    if intent.kind == REPAYMENT:
-        _apply_repayment(session, intent, key, receipt, at, inbox_id)
-    elif intent.kind == DEPOSIT:
-        ledger.post(
-            session, f"deposit:{key}", "wallet_deposit",
-            [debit(MOBILE_MONEY_FLOAT, intent.amount),
-             credit(lender_wallet(_member(intent)), intent.amount)],
-            currency=intent.currency, member_id=intent.member_id, occurred_at=at,
-            description="Wallet top-up by M-Pesa", meta={"receipt": receipt,
-                                                        "intent_id": intent.id},
-        )
-        request_autolend(session, key=f"autolend:deposit:{intent.id}",
-                         lender_id=_member(intent))
-    elif intent.kind in kinds.EXTRA:
-        kinds.EXTRA[intent.kind].on_success(session, intent, key, at, receipt)
+    try:
+        kinds.owner_of(intent.kind).on_success(session, intent, key, at, receipt)
+    except kinds.Unapplied as exc:
+        _park_unapplied(session, intent, key, receipt, at, inbox_id, exc)
     _finish(intent, SUCCEEDED, code=0, desc="paid", receipt=receipt)
     return APPLIED
 
@@ -177,25 +161,16 @@ def _member(intent: PaymentIntent) -> int:
     return intent.member_id
 
 
-def _apply_repayment(session: Session, intent: PaymentIntent, key: str, receipt: str | None,
-                     at: datetime, inbox_id: int | None) -> None:
-    from lending.errors import LendingError
-    from lending.repayments import record_repayment
-
-    assert intent.loan_id is not None
-    try:
-        with session.begin_nested():
-            record_repayment(session, loan_id=intent.loan_id, amount=intent.amount, key=key,
-                             source="stk", receipt=receipt, received_at=at)
-    except LendingError as exc:
-        # The money is ours to account for even if the loan will not take it (repaid
-        # meanwhile, written off …): park it, and let an operator apply or refund it.
-        park_in_suspense(session, amount=intent.amount, receipt=receipt or key, at=at,
-                         currency=intent.currency, reason=f"loan refused it: {exc.code}")
-        record_break(session, UNAPPLIED_PAYMENT, f"stk:{key}", amount=intent.amount,
-                     currency=intent.currency, receipt=receipt, phone=intent.phone,
-                     intent_id=intent.id, inbox_id=inbox_id, loan_id=intent.loan_id,
-                     details={"reason": exc.code, "message": exc.message})
+def _park_unapplied(session: Session, intent: PaymentIntent, key: str, receipt: str | None,
+                    at: datetime, inbox_id: int | None, exc: kinds.Unapplied) -> None:
+    """The money is ours to account for even if its owner will not take it (a loan repaid
+    meanwhile, written off …): park it, and let an operator apply or refund it."""
+    park_in_suspense(session, amount=intent.amount, receipt=receipt or key, at=at,
+                     currency=intent.currency, reason=exc.reason)
+    record_break(session, UNAPPLIED_PAYMENT, f"stk:{key}", amount=intent.amount,
+                 currency=intent.currency, receipt=receipt, phone=intent.phone,
+                 intent_id=intent.id, inbox_id=inbox_id, loan_id=intent.loan_id,
+                 details={"reason": exc.code, "message": exc.message})
 
 
 def settle_collection_failure(
@@ -208,27 +183,11 @@ def settle_collection_failure(
                            intent.id)
         return IGNORED
     _finish(intent, CANCELLED if cancelled else FAILED, code=code, desc=desc)
-    if intent.kind == REPAYMENT:
-        _tell_payment_failed(session, intent)
+    if intent.kind in COLLECTIONS:
+        on_failure = kinds.owner_of(intent.kind).on_failure
+        if on_failure is not None:
+            on_failure(session, intent)
     return APPLIED
-
-
-def _tell_payment_failed(session: Session, intent: PaymentIntent) -> None:
-    """SMS the borrower that no money was taken (when the messaging package is installed)."""
-    try:
-        from messaging.outbound import queue_sms
-    except ModuleNotFoundError:  # pragma: no cover - messaging ships with the app
-        return
-    queue_sms(session, intent.phone, "payment_failed", _language(session, intent),
-              {"amount": Money(intent.amount, intent.currency), "reference": intent.reference},
-              f"payment-failed:{intent.id}")
-
-
-def _language(session: Session, intent: PaymentIntent) -> str:
-    from lending.models import Member
-
-    member = session.get(Member, intent.member_id) if intent.member_id else None
-    return member.language if member is not None else "en"
 
 
 # --- payouts (B2C) -------------------------------------------------------------------------
@@ -249,12 +208,7 @@ def settle_payout_success(
         return BREAK
     at = as_utc(occurred_at) if occurred_at else utcnow()
     receipt = receipt or intent.conversation_id or intent.idempotency_key
-    if intent.kind == DISBURSEMENT:
-        from lending.disbursement import complete_disbursement
-
-        assert intent.loan_id is not None
-        complete_disbursement(session, intent.loan_id, receipt=receipt, occurred_at=at)
-    elif intent.kind == WITHDRAWAL:
+    if intent.kind == WITHDRAWAL:
         ledger.post(
             session, f"withdrawal:{intent.id}", "wallet_withdrawal",
             [debit(withdrawals_in_flight(_member(intent)), intent.amount),
@@ -263,8 +217,8 @@ def settle_payout_success(
             description="Withdrawal paid to M-Pesa", meta={"receipt": receipt,
                                                            "intent_id": intent.id},
         )
-    elif intent.kind in kinds.EXTRA:
-        kinds.EXTRA[intent.kind].on_success(session, intent, str(intent.id), at, receipt)
+    else:
+        kinds.owner_of(intent.kind).on_success(session, intent, str(intent.id), at, receipt)
     _finish(intent, SUCCEEDED, code=0, desc="paid out", receipt=receipt)
     return APPLIED
 
@@ -292,12 +246,7 @@ def settle_payout_failure(
 
 def undo_payout(session: Session, intent: PaymentIntent, *, reason: str) -> None:
     """Put back what a payout that never happened took: the loan's state, the lender's money."""
-    if intent.kind == DISBURSEMENT:
-        from lending.disbursement import fail_disbursement
-
-        assert intent.loan_id is not None
-        fail_disbursement(session, intent.loan_id, reason=reason)
-    elif intent.kind == WITHDRAWAL:
+    if intent.kind == WITHDRAWAL:
         ledger.post(
             session, f"withdrawal-release:{intent.id}", "withdrawal_release",
             [debit(withdrawals_in_flight(_member(intent)), intent.amount),
@@ -306,8 +255,8 @@ def undo_payout(session: Session, intent: PaymentIntent, *, reason: str) -> None
             description="Withdrawal not paid; back to the wallet",
             meta={"intent_id": intent.id, "reason": reason},
         )
-    elif intent.kind in kinds.EXTRA:
-        undo = kinds.EXTRA[intent.kind].on_undo
+    else:
+        undo = kinds.owner_of(intent.kind).on_undo
         if undo is not None:
             undo(session, intent, reason)
 
@@ -331,7 +280,7 @@ def entry_funded_by(session: Session, receipt: str) -> ledger.JournalEntry | Non
     # One query for the direct keys and for those of the STK intent that got this receipt.
     checkout = (select(PaymentIntent.checkout_request_id)
                 .where(PaymentIntent.receipt == receipt).scalar_subquery())
-    prefixes = (*_FUNDING_PREFIXES, *kinds.funding_prefixes())
+    prefixes = tuple(dict.fromkeys((*_FUNDING_PREFIXES, *kinds.funding_prefixes())))
     keys: list[Any] = [f"{prefix}{receipt}" for prefix in prefixes]
     keys += [literal(prefix) + checkout for prefix in prefixes]
     return session.scalar(select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(keys))

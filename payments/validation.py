@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from payments import kinds
 from payments.config import REJECT_UNKNOWN, config
-from payments.matching import match_loan
 from payments.models import PROCESSED, RECEIVED, CallbackInbox
 from payments.providers.base import MalformedCallback
 from payments.providers.parsing import parse_c2b
@@ -34,7 +34,7 @@ def answer_validation(session: Session, inbox_id: int) -> dict[str, Any]:
             event = parse_c2b(json.loads(inbox.raw), "c2b_validation")
         except (MalformedCallback, ValueError):
             event = None
-        if event is not None and match_loan(session, event.account_reference) is None:
+        if event is not None and not kinds.paybill().knows(session, event.account_reference):
             answer = REJECTED
     if inbox.status == RECEIVED:
         inbox.status, inbox.processed_at = PROCESSED, utcnow()

@@ -2,8 +2,8 @@
 
 An operator resolves a break with one of four actions:
 
-- `assign`: the money repays a loan, `lending.repayments.record_repayment(...,
-  from_account=SUSPENSE)` (Dr suspense, Cr the loan's buckets and its lenders);
+- `assign`: the money repays a loan, `lending.settlement.repay_from_suspense` (a
+  repayment from suspense: Dr suspense, Cr the loan's buckets and its lenders);
 - `refund`: M-Pesa is asked to give the payment back,
   `payments.intents.request_reversal` (an outbox item `mpesa.reversal`); the
   reversal result later takes the money out of suspense (payments.settlement);
@@ -37,7 +37,10 @@ import ledger
 from core.clock import utcnow
 from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, intpk
 from ledger import EXPENSE, INCOME, MOBILE_MONEY_FLOAT, SUSPENSE, AccountSpec, credit, debit
+from lending import settlement as loan_settlement
+from lending.errors import LendingError
 from payments.breaks import resolve_break
+from payments.intents import request_reversal
 from payments.models import (
     BREAK_TYPES,
     OPEN,
@@ -46,6 +49,7 @@ from payments.models import (
     UNMATCHED_C2B,
     ReconciliationBreak,
 )
+from payments.settlement import park_in_suspense
 
 ASSIGN, REFUND, WRITE_OFF, DISMISS = "assign", "refund", "write_off", "dismiss"
 ACTIONS = (ASSIGN, REFUND, WRITE_OFF, DISMISS)
@@ -290,25 +294,18 @@ def _park_if_unbooked(session: Session, item: ReconciliationBreak) -> None:
     """Bring a statement line we never booked onto the ledger: Dr float / Cr suspense."""
     if item.type != STATEMENT_WITHOUT_LEDGER or (item.amount or 0) <= 0:
         return
-    from payments.settlement import park_in_suspense
-
     park_in_suspense(session, amount=item.amount or 0, receipt=_receipt(item), at=None,
                      currency=item.currency, reason=f"reconciliation break {item.id}")
 
 
 def _assign(session: Session, item: ReconciliationBreak, loan_id: int | None, actor: Actor,
             reason: str) -> str:
-    from lending.errors import LendingError
-    from lending.repayments import record_repayment
-
     assert loan_id is not None
     _park_if_unbooked(session, item)
     try:
-        with session.begin_nested():
-            result = record_repayment(
-                session, loan_id=loan_id, amount=abs(item.amount or 0),
-                key=f"recon-assign:{_receipt(item)}", source="suspense", receipt=item.receipt,
-                from_account=SUSPENSE)
+        result = loan_settlement.repay_from_suspense(
+            session, loan_id=loan_id, amount=abs(item.amount or 0),
+            key=f"recon-assign:{_receipt(item)}", receipt=item.receipt)
     except LendingError as exc:
         code = exc.code if exc.code in NOT_FOUND_CODES else f"loan_refused_{exc.code}"
         raise ResolutionError(code, exc.message, "loan_id") from None
@@ -318,8 +315,6 @@ def _assign(session: Session, item: ReconciliationBreak, loan_id: int | None, ac
 
 def _refund(session: Session, item: ReconciliationBreak, loan_id: int | None, actor: Actor,
             reason: str) -> str:
-    from payments.intents import request_reversal
-
     _park_if_unbooked(session, item)
     intent = request_reversal(
         session, receipt=_receipt(item), amount=abs(item.amount or 0), reason=reason,

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from core.clock import utcnow
 from core.outbox import OutboxItem
 from ledger import MOBILE_MONEY_FLOAT, SUSPENSE, lender_wallet
+from lending import settlement as loan_settlement
 from lending.models import Repayment
 from messaging.models import SmsMessage
 from payments import intents, processing
@@ -37,7 +38,7 @@ def given_requested(session: Any, intent: PaymentIntent, **ids: str) -> PaymentI
 
 
 def repayment_intent(session: Any, loan: Any, amount: int, key: str = "rep-1") -> PaymentIntent:
-    return intents.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
+    return loan_settlement.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
                                      phone=loan.borrower.phone, amount=amount,
                                      idempotency_key=key)
 
@@ -154,7 +155,7 @@ def test_c2b_for_a_loan_that_cannot_take_it_goes_to_suspense(
 
 def payout_intent(session: Any, loans: Any, amount: int, originator: str) -> PaymentIntent:
     loan = loans.funded(amount, commit=False)
-    intent = intents.start_loan_payout(session, loan.id)
+    intent = loan_settlement.start_loan_payout(session, loan.id)
     assert intent is not None
     return given_requested(session, intent, originator_conversation_id=originator,
                            idempotency_key=originator)

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from lending import settlement as loan_settlement
 from lending.models import Loan
-from payments import intents
 from payments.factory import using_provider
 from payments.providers.daraja import DarajaProvider, RetryPolicy
 from payments.providers.fake_daraja import (
@@ -57,7 +57,7 @@ def test_an_stk_push_via_daraja_without_a_callback_is_settled_by_the_stk_query(
 ) -> None:
     """The push reaches Daraja; no callback ever comes; the sweeper's STK query settles it."""
     loan = loans.active()
-    intent = intents.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
+    intent = loan_settlement.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
                                        phone=loan.borrower.phone, amount=26_000,
                                        idempotency_key="rep-daraja")
     session.commit()

@@ -19,8 +19,8 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
 from core import outbox
+from lending import settlement as loan_settlement
 from lending.models import Repayment
-from payments import intents
 from payments.models import CallbackInbox, PaymentIntent, SimMpesaTransaction
 from payments.processing import process_callback, requeue_stuck
 from payments.providers import simulator
@@ -34,7 +34,7 @@ def requested_repayment(session: Any, loans: Any, worker: Any) -> tuple[PaymentI
     """An active loan whose STK push M-Pesa took but never called back about."""
     loan = loans.active()
     simulator.set_behaviour(loan.borrower.phone, no_callback=True)
-    intent = intents.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
+    intent = loan_settlement.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
                                        phone=loan.borrower.phone, amount=26_000,
                                        idempotency_key=f"rep-{loan.id}")
     session.commit()
@@ -137,7 +137,7 @@ def test_redis_wiped_mid_flow_is_rebuilt_from_the_database(
     # 1. Orders written, their dispatch jobs lost: nobody is prompted.
     for loan in loans:
         simulator.set_behaviour(loan.borrower.phone, delay=2)
-        intents.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
+        loan_settlement.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
                                   phone=loan.borrower.phone, amount=26_000,
                                   idempotency_key=f"rep-{loan.id}")
     session.commit()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from core.outbox import MAX_ATTEMPTS
 from ledger import SUSPENSE, InsufficientFunds, lender_wallet
+from lending import settlement as loan_settlement
 from lending.models import Loan, Repayment
 from payments import intents
 from payments.accounts import withdrawals_in_flight
@@ -24,7 +25,7 @@ from payments.sweeps import run_sweeps
 
 
 def repay(session: Any, loan: Loan, amount: int = 26_000, key: str = "rep-1") -> Any:
-    intent = intents.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
+    intent = loan_settlement.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
                                        phone=loan.borrower.phone, amount=amount,
                                        idempotency_key=key)
     session.commit()

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from core import runtime
 from ledger import InsufficientFunds, lender_wallet
+from lending import settlement as loan_settlement
 from lending.models import Repayment
 from payments import intents
 from payments.inbox import store_callback
@@ -51,7 +52,7 @@ def test_a_callback_and_a_status_query_settling_one_payment_post_it_once(
     session, books = committed_session, committed_books
     loan = committed_loans.active()
     simulator.set_behaviour(loan.borrower.phone, no_callback=True)
-    intent = intents.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
+    intent = loan_settlement.request_repayment(session, member_id=loan.borrower_id, loan_id=loan.id,
                                        phone=loan.borrower.phone, amount=26_000,
                                        idempotency_key="race-1")
     session.commit()

@@ -7,9 +7,12 @@ stray spaces) or their phone number, in which case their current loan is meant.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sqlalchemy.orm import Session
+
+from lending.members import find_member_by_phone
+from lending.models import Loan
+from lending.queries import current_loan, loan_by_reference
 
 
 def normalize_reference(bill_ref: str | None) -> str:
@@ -17,11 +20,8 @@ def normalize_reference(bill_ref: str | None) -> str:
     return re.sub(r"\s+", "", bill_ref or "").upper()
 
 
-def match_loan(session: Session, bill_ref: str | None) -> Any | None:
+def match_loan(session: Session, bill_ref: str | None) -> Loan | None:
     """The loan a BillRefNumber names, by reference or by the borrower's phone; else None."""
-    from lending.members import find_member_by_phone
-    from lending.queries import current_loan, loan_by_reference
-
     ref = normalize_reference(bill_ref)
     if not ref:
         return None
