@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+import ledger
+from ledger import Account, JournalEntry, Posting
 from lending.models import Member
-from payments import ledger
-from payments.ledger import Account, JournalEntry, Posting
 from savings import chamas
 from savings.chart import SAVINGS_INTEREST_EXPENSE, chama_pool, savings_account
 from savings.models import Chama, ChamaPayout, SavingsAccount

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import ledger
 from core.clock import utcnow
+from ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
@@ -13,8 +15,6 @@ from lending.disbursement import complete_disbursement, start_disbursement
 from lending.funding import fund_loan
 from lending.models import FieldPartner, Loan
 from lending.protection import set_credit_limit
-from payments import ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit, lender_wallet
 
 PASSWORD = "correct horse battery"
 _n = itertools.count(1)
