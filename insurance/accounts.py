@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from payments.ledger import ASSET, LIABILITY, AccountSpec
+from ledger import ASSET, LIABILITY, AccountSpec
 
 INSURANCE_POOL = AccountSpec("liability:insurance:pool", LIABILITY, "Insurance pool")
 UNDERWRITER = AccountSpec("asset:insurance:underwriter", ASSET, "Underwriter capital committed")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+import ledger
 from insurance.accounts import INSURANCE_POOL, UNDERWRITER
 from insurance.errors import InsuranceError
-from payments import ledger
-from payments.ledger import credit, debit
+from ledger import credit, debit
 
 MAX_CAPITAL = 10**12
 

@@ -27,6 +27,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.clock import utcnow
 from insurance.accounts import INSURANCE_POOL, claim_paying
 from insurance.errors import InsuranceError
@@ -44,14 +45,14 @@ from insurance.models import (
     Policy,
 )
 from insurance.policies import credit_life_in_force, settle_credit_life
+from ledger import MOBILE_MONEY_FLOAT, credit, debit
 from lending.errors import LendingError
 from lending.lifecycle import lock_loan
 from lending.loans import outstanding_balance
 from lending.localtime import today
 from lending.models import Member
 from lending.repayments import record_repayment
-from payments import intents, ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit
+from payments import intents
 from payments.models import PaymentIntent
 
 logger = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
 from core.clock import utcnow
 from insurance.accounts import INSURANCE_POOL
 from insurance.errors import InsuranceError
@@ -31,10 +32,10 @@ from insurance.models import (
 )
 from insurance.plans import HOSPITAL_CASH as PLAN
 from insurance.plans import HospitalCashPlan
+from ledger import MOBILE_MONEY_FLOAT, credit, debit
 from lending.localtime import local_date, today
 from lending.models import MEMBER_ACTIVE, REPAYABLE_STATUSES, Loan, Member
-from payments import intents, ledger
-from payments.ledger import MOBILE_MONEY_FLOAT, credit, debit
+from payments import intents
 from payments.models import CANCELLED as INTENT_CANCELLED
 from payments.models import FAILED as INTENT_FAILED
 from payments.models import PaymentIntent

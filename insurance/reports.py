@@ -18,9 +18,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+import ledger
 from insurance.accounts import INSURANCE_POOL
-from payments import ledger
-from payments.ledger import Account, JournalEntry, Posting
+from ledger import Account, JournalEntry, Posting
 
 PREMIUM_KINDS = ("loan_disbursement", "insurance_premium")
 CLAIM_PAYING_CODES = "liability:insurance:claim:%:paying"

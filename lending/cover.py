@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from ledger import AccountSpec
 from lending.errors import LendingError
-from payments.ledger import AccountSpec
 
 if TYPE_CHECKING:
     from lending.models import Loan

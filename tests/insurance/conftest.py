@@ -13,20 +13,22 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import ledger
 from insurance import capital, policies
 from insurance.accounts import INSURANCE_POOL
 from insurance.models import Claim, Policy
+from ledger import MOBILE_MONEY_FLOAT
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
 from lending.funding import fund_loan
 from lending.models import FieldPartner, Loan, Member
 from lending.protection import set_credit_limit
-from payments import intents, ledger, simulator
+from payments import intents
 from payments.factory import using_provider
-from payments.ledger import MOBILE_MONEY_FLOAT
 from payments.models import PaymentIntent
-from payments.simulator import SimulatorProvider
+from payments.providers import simulator
+from payments.providers.simulator import SimulatorProvider
 
 _serial = itertools.count(1)
 

@@ -7,14 +7,15 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+import ledger
 from insurance import claims
 from insurance.errors import InsuranceError
 from insurance.models import PAID, REJECTED, SETTLED, Policy
 from insurance.reports import pool_summary
+from ledger import FEE_INCOME, lender_wallet, loan_participation, loan_principal
+from lending import settlement as loan_settlement
 from lending.errors import LendingError
 from lending.models import Repayment
-from payments import intents, ledger
-from payments.ledger import FEE_INCOME, lender_wallet, loan_participation, loan_principal
 from payments.models import SimMpesaTransaction
 
 DAY = date(2026, 3, 2)  # the frozen clock's day
@@ -89,8 +90,9 @@ def test_an_accepted_death_claim_repays_every_lender_in_full(insured) -> None:
 def test_a_claim_after_part_payments_settles_only_what_is_left(insured) -> None:
     loan = insured.covered_loan(100_000, lenders=1)
     insured.capital(500_000)
-    intents.request_repayment(insured.session, member_id=loan.borrower_id, loan_id=loan.id,
-                              phone=loan.borrower.phone, amount=26_000, idempotency_key="p1")
+    loan_settlement.request_repayment(
+        insured.session, member_id=loan.borrower_id, loan_id=loan.id, phone=loan.borrower.phone,
+        amount=26_000, idempotency_key="p1")
     insured.settle()  # she paid one installment by M-Pesa
     claim = claims.file_claim(
         insured.session, policy_id=insured.policy_of(loan).id, cause="disability",

@@ -7,14 +7,16 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+import ledger
 from insurance import claims, policies
 from insurance.accounts import claim_paying
 from insurance.errors import InsuranceError
 from insurance.models import APPROVED, PAID, PAYING, Policy
 from insurance.plans import HOSPITAL_CASH
 from insurance.reports import pool_summary
-from payments import intents, ledger, simulator
-from payments.ledger import JournalEntry
+from ledger import JournalEntry
+from payments import intents
+from payments.providers import simulator
 
 DAY = date(2026, 3, 2)  # the frozen clock's day
 

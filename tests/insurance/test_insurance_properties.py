@@ -9,10 +9,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import insurance.wiring  # noqa: F401 - installs the cover port, as every process does
+import ledger
 from core.money import allocate
 from insurance import capital, claims
 from insurance.accounts import INSURANCE_POOL
 from insurance.models import Policy
+from ledger import (
+    MOBILE_MONEY_FLOAT,
+    borrower_credit,
+    credit,
+    debit,
+    lender_wallet,
+    loan_participation,
+    loan_principal,
+)
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
@@ -23,16 +33,6 @@ from lending.loans import outstanding_balance
 from lending.models import FieldPartner
 from lending.protection import set_credit_limit
 from lending.repayments import record_repayment
-from payments import ledger
-from payments.ledger import (
-    MOBILE_MONEY_FLOAT,
-    borrower_credit,
-    credit,
-    debit,
-    lender_wallet,
-    loan_participation,
-    loan_principal,
-)
 
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 _serial = itertools.count(1)

@@ -9,11 +9,11 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+import ledger
 from insurance import claims
 from insurance.accounts import INSURANCE_POOL
 from insurance.errors import InsuranceError
 from lending.models import Loan, Repayment
-from payments import ledger
 from payments.models import PaymentIntent
 
 pytestmark = pytest.mark.postgres
