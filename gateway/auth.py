@@ -21,6 +21,7 @@ from core.clock import utcnow
 from gateway.database import get_session
 from gateway.errors import json_error
 from gateway.ops_models import API_ROLES, OPERATOR_ROLES, ApiKey, Operator
+from reconciliation.resolutions import Actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 KEY_PREFIX = "mk_"
@@ -35,11 +36,16 @@ class AuthError(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling the API: a role, and the member or partner the key belongs to."""
+    """Who is calling the API: a role, and the operator, member or partner the key belongs to."""
 
     key_id: int
     role: str
     owner_id: int | None
+
+    @property
+    def operator_id(self) -> int | None:
+        """The person an operator key acts for (None for other keys)."""
+        return self.owner_id if self.role == "operator" else None
 
 
 # --- API keys -------------------------------------------------------------------
@@ -52,11 +58,20 @@ def _digest(secret: str) -> str:
 
 def create_api_key(session: Session, *, role: str, owner_id: int | None = None,
                    name: str = "") -> tuple[ApiKey, str]:
-    """Make a key; the token is returned once and never stored."""
+    """Make a key; the token is returned once and never stored.
+
+    An operator key belongs to a named operator (`owner_id`): what it does is
+    done by that person, so maker-checker compares people, not keys.
+    """
     if role not in API_ROLES:
         raise ValueError(f"role must be one of {', '.join(API_ROLES)}")
-    if role in ("field_partner", "lender") and owner_id is None:
-        raise ValueError(f"a {role} key needs an owner")
+    if owner_id is None:
+        raise ValueError(f"a {role} key needs an owner"
+                         + (" (the operator it acts for)" if role == "operator" else ""))
+    if role == "operator":
+        operator = session.get(Operator, owner_id)
+        if operator is None or not operator.active:
+            raise ValueError(f"no active operator {owner_id}")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key = ApiKey(prefix=prefix, secret_hash=_digest(secret), role=role, owner_id=owner_id,
@@ -110,6 +125,28 @@ def require_api_key(*roles: str) -> Callable[[F], F]:
 def current_caller() -> Caller:
     caller: Caller = g.caller
     return caller
+
+
+def caller_operator(session: Session, caller: Caller) -> Operator | None:
+    """The operator an API key acts for, if it is an operator key of a live account."""
+    if caller.operator_id is None:
+        return None
+    operator = session.get(Operator, caller.operator_id)
+    return operator if operator is not None and operator.active else None
+
+
+def operator_actor(operator: Operator) -> Actor:
+    """An operator as an actor, the same whether they use the console or an API key."""
+    return Actor(f"operator:{operator.id}", operator.email)
+
+
+def caller_actor(session: Session, caller: Caller) -> Actor:
+    """Who acts behind an API key: its operator, or (other keys) the key itself."""
+    operator = caller_operator(session, caller)
+    if operator is not None:
+        return operator_actor(operator)
+    owner = f" of {caller.role.replace('_', ' ')} {caller.owner_id}" if caller.owner_id else ""
+    return Actor(f"api-key:{caller.key_id}", f"API key {caller.key_id}{owner}")
 
 
 # --- operators ------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from core import clock as clock_module
 from core.clock import FrozenClock, utcnow
 from gateway.auth import create_api_key, create_operator
+from gateway.ops_models import Operator
 from gateway.wiring import import_handlers
 from insurance import capital, claims, policies
 from lending import members
@@ -42,6 +43,9 @@ PARTNER = "Tujenge Microfinance"
 DEMO_PIN = "1357"
 OPERATOR_EMAIL = "admin@mkopo.test"
 OPERATOR_PASSWORD = "mkopo-demo-admin"
+APPROVER_EMAIL = "approver@mkopo.test"
+APPROVER_PASSWORD = "mkopo-demo-approver"
+"""A second person, so that maker-checker (one asks, another approves) can be tried."""
 
 PRODUCTS = (
     {"code": "BIASHARA", "name": "Biashara", "currency": "KES", "min_amount": 100_000,
@@ -333,6 +337,8 @@ def seed(session: Session) -> bool:
     Demo(session).build()
     create_operator(session, email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD, role="admin",
                     name="Demo administrator")
+    create_operator(session, email=APPROVER_EMAIL, password=APPROVER_PASSWORD, role="approver",
+                    name="Demo approver")
     return True
 
 
@@ -344,14 +350,20 @@ def seed_demo_command() -> None:
         created = seed(session)
         token = None
         if created:
-            _, token = create_api_key(session, role="operator", name="demo")
-    if not created:
-        click.echo("demo data already present")
-        return
-    click.echo("demo data created")
+            admin = session.scalar(select(Operator).where(Operator.email == OPERATOR_EMAIL))
+            assert admin is not None
+            _, token = create_api_key(session, role="operator", owner_id=admin.id, name="demo")
+    click.echo("demo data created" if created else "demo data already present")
+    # Printed on every run: whoever restarts the dev server needs the logins again.
     click.echo(f"  borrowers' and lenders' PIN: {DEMO_PIN}")
-    click.echo(f"  console: {OPERATOR_EMAIL} / {OPERATOR_PASSWORD}")
-    click.echo(f"  operator API key: {token}")
+    click.echo(f"  console: {OPERATOR_EMAIL} / {OPERATOR_PASSWORD} (admin)")
+    click.echo(f"  console: {APPROVER_EMAIL} / {APPROVER_PASSWORD} (approver, a second person)")
+    if token:
+        click.echo(f"  operator API key (acts for {OPERATOR_EMAIL}; shown once): {token}")
+    else:
+        click.echo(f"  operator API key: shown once when first seeded; make another with "
+                   f"flask --app gateway create-api-key --role operator --operator "
+                   f"{OPERATOR_EMAIL}")
 
 
 commands = [seed_demo_command]

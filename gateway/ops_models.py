@@ -12,10 +12,14 @@ from core.clock import utcnow
 from core.db import Base, JSONDict, Timestamp, intpk
 
 OPERATOR_ROLES = ("viewer", "reconciler", "approver", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(OPERATOR_ROLES)}
+"""Roles are cumulative: a reconciler may do what a viewer may, and more."""
 API_ROLES = ("operator", "field_partner", "lender")
 
 
 class Operator(Base):
+    """A person who works the console; operator API keys act for one of them."""
+
     __tablename__ = "operators"
 
     id: Mapped[intpk]
@@ -30,8 +34,14 @@ class Operator(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
 
+    def may(self, role: str) -> bool:
+        """Whether this operator's role is at least `role`."""
+        return self.active and ROLE_RANK[self.role] >= ROLE_RANK[role]
+
 
 class ApiKey(Base):
+    """A bearer key; `owner_id` is the operator (operator keys), member or field partner."""
+
     __tablename__ = "api_keys"
 
     id: Mapped[intpk]

@@ -188,8 +188,10 @@ def approve(session: Session, action_id: int, *, actor: Actor, audit: Auditor,
     audit(session, actor=str(actor), action="recon.approve", subject_type="recon_action",
           subject_id=pending.id, reason=note, before=before, after=_action_state(pending))
     loan_id = pending.params.get("loan_id")
-    return _carry_out(session, item, pending.action, loan_id, Actor(pending.maker_key,
-                      pending.maker), pending.reason, audit, approved_by=actor)
+    # `maker` was stored as str(Actor), "label [key]": take the label back out.
+    maker = Actor(pending.maker_key, pending.maker.removesuffix(f" [{pending.maker_key}]"))
+    return _carry_out(session, item, pending.action, loan_id, maker, pending.reason, audit,
+                      approved_by=actor)
 
 
 def reject(session: Session, action_id: int, *, actor: Actor, audit: Auditor,

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
-from gateway.auth import Caller, current_caller
+from gateway.auth import Caller, caller_actor, current_caller
 from gateway.database import get_session
 from gateway.decisions import decide_application
 from gateway.ops.queries import Scope, find_loan, list_loans
@@ -30,7 +30,8 @@ def caller_scope(caller: Caller) -> Scope:
 
 
 def caller_label(caller: Caller) -> str:
-    return f"api-key:{caller.key_id} ({caller.role})"
+    """Who decides, for the loan's history: the operator behind the key, or the key."""
+    return str(caller_actor(get_session(), caller))
 
 
 def installment_json(row: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
-from gateway.auth import current_caller
+from gateway.auth import caller_actor, caller_operator, current_caller, operator_actor
 from gateway.database import get_session
 from gateway.ops_models import audit
 from payments.models import BREAK_STATUSES, ReconciliationBreak
@@ -22,8 +22,17 @@ ROLES = ("operator",)
 
 
 def api_actor() -> Actor:
-    caller = current_caller()
-    return Actor(f"api-key:{caller.key_id}", f"API key {caller.key_id}")
+    """The person behind the calling key (its operator), for audit and maker-checker."""
+    return caller_actor(get_session(), current_caller())
+
+
+def approving_actor() -> Actor:
+    """The caller as a checker: an operator with the approver role, or a 403."""
+    operator = caller_operator(get_session(), current_caller())
+    if operator is None or not operator.may("approver"):
+        raise ApiError(403, "forbidden",
+                       "Approving needs the key of an operator with the approver role.")
+    return operator_actor(operator)
 
 
 @contextmanager
@@ -139,15 +148,16 @@ def actions_pending() -> Response:
 
 
 @endpoint("/reconciliation/actions/<int:action_id>/approve", "POST",
-          summary="Approve a pending action (another key than the one that asked)",
+          summary="Approve a pending action (an approver other than the person who asked)",
           roles=ROLES,
-          responses={200: "approved and carried out", 404: "no such action",
-                     409: "decided already, or the same key that asked"})
+          responses={200: "approved and carried out", 403: "not an approver's key",
+                     404: "no such action",
+                     409: "decided already, or the same person that asked"})
 def actions_approve(action_id: int) -> tuple[Response, int]:
     """The checker's yes: the action runs now."""
-    session = get_session()
+    session, actor = get_session(), approving_actor()
     with resolution_refusals():
-        outcome = resolutions.approve(session, action_id, actor=api_actor(), audit=audit)
+        outcome = resolutions.approve(session, action_id, actor=actor, audit=audit)
     session.commit()
     return outcome_response(outcome)
 
@@ -156,14 +166,15 @@ def actions_approve(action_id: int) -> tuple[Response, int]:
           summary="Refuse a pending action, saying why", roles=ROLES,
           body={"type": "object", "required": ["reason"],
                 "properties": {"reason": {"type": "string"}}},
-          responses={200: "refused; the break stays open", 404: "no such action",
-                     409: "decided already, or the same key that asked"})
+          responses={200: "refused; the break stays open", 403: "not an approver's key",
+                     404: "no such action",
+                     409: "decided already, or the same person that asked"})
 def actions_reject(action_id: int) -> Response:
     """The checker's no."""
     reason = json_body().get("reason")
-    session = get_session()
+    session, actor = get_session(), approving_actor()
     with resolution_refusals():
-        pending = resolutions.reject(session, action_id, actor=api_actor(), audit=audit,
+        pending = resolutions.reject(session, action_id, actor=actor, audit=audit,
                                      reason=reason if isinstance(reason, str) else "")
     session.commit()
     return jsonify(action_json(pending))

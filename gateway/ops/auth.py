@@ -13,10 +13,10 @@ from flask import abort, current_app, g, redirect, render_template, request, ses
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.clock import utcnow
-from gateway.auth import AuthError, check_login
+from gateway.auth import AuthError, check_login, operator_actor
 from gateway.database import get_session
 from gateway.ops import bp, csrf
-from gateway.ops_models import Operator, audit
+from gateway.ops_models import ROLE_RANK, Operator, audit
 from reconciliation.resolutions import Actor
 
 logger = logging.getLogger(__name__)
@@ -25,8 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 IDLE_TIMEOUT = timedelta(minutes=30)
 PUBLIC_ENDPOINTS = {"ops.login", "ops.static"}
 
-# What each role may do, cumulatively: a reconciler can do what a viewer can, and more.
-RANK = {"viewer": 0, "reconciler": 1, "approver": 2, "admin": 3}
+RANK = ROLE_RANK
 SEES_PHONES = ("approver", "admin")
 
 
@@ -37,8 +36,7 @@ def current_operator() -> Operator:
 
 def console_actor() -> Actor:
     """The logged-in operator as an actor for audit and maker-checker."""
-    operator = current_operator()
-    return Actor(f"operator:{operator.id}", operator.email)
+    return operator_actor(current_operator())
 
 
 def has_role(minimum: str) -> bool:
@@ -122,7 +120,7 @@ def login() -> Any:
         logger.info("console login refused")
         return render_template("ops/login.html", error=str(exc), email=email,
                                next=request.form.get("next", "")), 401
-    audit(db, actor=str(Actor(f"operator:{operator.id}", operator.email)), action="ops.login",
+    audit(db, actor=str(operator_actor(operator)), action="ops.login",
           subject_type="operator", subject_id=operator.id)
     db.commit()
     session.clear()  # a fresh session at every login: no fixation

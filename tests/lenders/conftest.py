@@ -107,9 +107,12 @@ def world(session: Session, clock: Any) -> World:
 @pytest.fixture
 def token(session: Session) -> Any:
     """Bearer headers for a new key: token("operator"), token("lender", owner_id=7)."""
-    from gateway.auth import create_api_key
+    from gateway.auth import create_api_key, create_operator
 
     def make(role: str, owner_id: int | None = None) -> dict[str, str]:
+        if role == "operator" and owner_id is None:
+            owner_id = create_operator(session, email=f"lenders-op-{next(_numbers)}@mkopo.test",
+                                       password="correct horse battery", role="admin").id
         _, secret = create_api_key(session, role=role, owner_id=owner_id)
         session.commit()
         return {"Authorization": f"Bearer {secret}"}

@@ -114,9 +114,11 @@ def test_the_console_refuses_a_form_without_its_csrf_token(csrf_app, operator) -
 
 
 def test_the_api_and_callbacks_stay_free_of_csrf(csrf_app, session) -> None:
-    from gateway.auth import create_api_key
+    from gateway.auth import create_api_key, create_operator
 
-    _, token = create_api_key(session, role="operator")
+    person = create_operator(session, email="csrf-free@mkopo.test", password=PASSWORD,
+                             role="admin")
+    _, token = create_api_key(session, role="operator", owner_id=person.id)
     session.commit()
     client = csrf_app.test_client()
     response = client.post("/api/v1/products", json={"code": "X"},
