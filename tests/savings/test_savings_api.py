@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import pytest
@@ -14,7 +15,13 @@ KES = 100
 PASSWORD = "a long console password 1"
 
 
+_operators = itertools.count(1)
+
+
 def token(session, role: str, owner_id: int | None = None) -> dict[str, str]:
+    if role == "operator" and owner_id is None:  # an operator key acts for a named operator
+        owner_id = create_operator(session, email=f"savings-op-{next(_operators)}@mkopo.test",
+                                   password=PASSWORD, role="admin").id
     _, secret = create_api_key(session, role=role, owner_id=owner_id)
     session.commit()
     return {"Authorization": f"Bearer {secret}"}
