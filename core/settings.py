@@ -50,6 +50,11 @@ class Settings:
     timezone: str = "Africa/Nairobi"
     pin_pepper: str = ""
     payout_approval_threshold: int = 5_000_000  # minor units: KES 50,000
+    sim_swap_provider: str = "simulator"  # simulator, camara, or none (no check)
+    sim_swap_api_url: str = ""
+    sim_swap_api_token: str = ""
+    sim_swap_hold_days: int = 7
+    sim_swap_timeout: int = 5  # seconds
     support_phone: str = "0800 720 000"
     paybill_number: str = "600000"
     log_level: str = "INFO"

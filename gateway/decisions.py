@@ -1,4 +1,4 @@
-"""Decisions people take on applications, the same from the console and the API.
+"""Decisions people take on applications, registrations and held payouts, console and API alike.
 
 Each one runs the lending service and writes its audit entry in the caller's
 transaction, so a decision is never recorded without its trail, or the other
@@ -7,13 +7,20 @@ way round. Refusals (`LendingError`) are left for the caller to present.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.ops_models import audit
-from lending import applications
-from lending.models import Loan
+from gateway.ops_models import AuditEntry, audit
+from lending import applications, members
+from lending.errors import LendingError
+from lending.models import APPROVED, Loan, LoanTransition, Member
+from payments import intents
+from payments.intents import PaymentError
+from payments.models import WITHDRAWAL, PaymentIntent
+from reconciliation.resolutions import Actor
 
 Decision = Literal["approve", "reject"]
 
@@ -29,3 +36,74 @@ def decide_application(session: Session, loan: Loan, decision: Decision, *, acto
     audit(session, actor=actor, action=f"loan.{decision}", subject_type="loan",
           subject_id=decided.id, reason=reason, before=before, after={"status": decided.status})
     return decided
+
+
+# --- registrations ---------------------------------------------------------------------------
+
+MemberDecision = Literal["verify", "reject"]
+
+
+def decide_member(session: Session, member_id: int, decision: MemberDecision, *, actor: str,
+                  field_partner_id: int | None, reason: str = "") -> Member:
+    """Verify or refuse a registration, audit it and SMS the member; the caller commits.
+
+    Verifying needs the field partner that vouches for the member; refusing
+    needs a reason, which the audit keeps (the member's SMS says only the outcome).
+    """
+    member = members.get_member(session, member_id)
+    before = {"status": member.status, "field_partner_id": member.field_partner_id}
+    if decision == "verify":
+        if field_partner_id is None:
+            raise LendingError("field_partner_required", "say which field partner vouches")
+        members.confirm_registration(session, member_id, field_partner_id, actor)
+    else:
+        members.reject_registration(session, member_id, actor, reason)
+    audit(session, actor=actor, action=f"member.{decision}", subject_type="member",
+          subject_id=member.id, reason=reason.strip()[:1000], before=before,
+          after={"status": member.status, "field_partner_id": member.field_partner_id})
+    return member
+
+
+# --- held payouts ----------------------------------------------------------------------------
+
+PayoutDecision = Literal["approve", "decline"]
+_PERSON_KEY = re.compile(r"\[([a-z_-]+:\d+)\]")
+"""Actors are written "label [key]" (`reconciliation.resolutions.Actor`): the key is the person."""
+
+
+def payout_makers(session: Session, intent: PaymentIntent) -> set[str]:
+    """The people who made a payout: who approved its loan, or the member who withdraws."""
+    makers: set[str] = set()
+    if intent.kind == WITHDRAWAL and intent.member_id is not None:
+        makers.add(f"member:{intent.member_id}")
+    if intent.loan_id is not None:
+        actors = list(session.scalars(select(LoanTransition.actor).where(
+            LoanTransition.loan_id == intent.loan_id, LoanTransition.to_status == APPROVED)))
+        # The audit keeps the actor in full; the transition's copy may be cut at 80 characters.
+        actors += session.scalars(select(AuditEntry.actor).where(
+            AuditEntry.subject_type == "loan", AuditEntry.subject_id == str(intent.loan_id),
+            AuditEntry.action == "loan.approve"))
+        for actor in actors:
+            makers.update(_PERSON_KEY.findall(actor))
+    return makers
+
+
+def decide_payout(session: Session, intent_id: int, decision: PayoutDecision, *,
+                  actor: Actor, reason: str = "") -> PaymentIntent:
+    """Let a held payout go, or stop it; never by a person who made it. The caller commits."""
+    intent = session.get(PaymentIntent, intent_id)
+    if intent is None:
+        raise PaymentError("no_such_payout", f"no payout {intent_id}")
+    if actor.key in payout_makers(session, intent):
+        raise PaymentError("same_person", "a different person must decide this payout")
+    before = {"status": intent.status, "held_because": intent.result_desc}
+    if decision == "approve":
+        intents.approve_payout(session, intent_id, str(actor))
+    else:
+        if len(reason.strip()) < 3:
+            raise PaymentError("reason_required", "say why the payout is stopped")
+        intents.reject_payout(session, intent_id, str(actor), reason.strip())
+    audit(session, actor=str(actor), action=f"payout.{decision}", subject_type="payment_intent",
+          subject_id=intent_id, reason=reason.strip()[:1000], before=before,
+          after={"status": intent.status})
+    return intent

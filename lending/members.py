@@ -25,6 +25,7 @@ from core.phones import InvalidPhoneNumber, normalize_phone
 from lending.errors import LendingError
 from lending.models import (
     MEMBER_ACTIVE,
+    MEMBER_REJECTED,
     PENDING_VERIFICATION,
     SUSPENDED,
     FieldPartner,
@@ -196,10 +197,39 @@ def verify_member(session: Session, member_id: int, field_partner_id: int, actor
         raise LendingError("unknown_field_partner", f"no field partner {field_partner_id}")
     if member.status == SUSPENDED:
         raise LendingError("member_suspended", "a suspended member cannot be verified")
-    if member.status == PENDING_VERIFICATION:
+    if member.status in (PENDING_VERIFICATION, MEMBER_REJECTED):
         member.status = MEMBER_ACTIVE
         member.field_partner_id = field_partner_id
         member.verified_at, member.verified_by = utcnow(), actor[:80]
+    return member
+
+
+def confirm_registration(session: Session, member_id: int, field_partner_id: int,
+                         actor: str) -> Member:
+    """Verify a waiting registration and tell the member by SMS, in their language."""
+    from lending import notifications
+
+    member = get_member(session, member_id)
+    waiting = member.status in (PENDING_VERIFICATION, MEMBER_REJECTED)
+    verify_member(session, member_id, field_partner_id, actor)
+    if waiting:
+        notifications.registration_verified(session, member)
+    return member
+
+
+def reject_registration(session: Session, member_id: int, actor: str, reason: str) -> Member:
+    """Refuse a waiting registration, saying why (kept by the caller's audit); SMS the member."""
+    from lending import notifications
+
+    member = get_member(session, member_id)
+    if member.status != PENDING_VERIFICATION:
+        raise LendingError("not_pending_verification",
+                           f"member {member_id} is {member.status}, not waiting for verification")
+    if len(reason.strip()) < 3:
+        raise LendingError("reason_required", "say why the registration is refused")
+    member.status = MEMBER_REJECTED
+    member.verified_at, member.verified_by = utcnow(), actor[:80]
+    notifications.registration_rejected(session, member)
     return member
 
 

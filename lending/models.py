@@ -44,6 +44,8 @@ REPAYABLE_STATUSES = (ACTIVE, DEFAULTED)
 
 # Member statuses.
 PENDING_VERIFICATION, MEMBER_ACTIVE, SUSPENDED = "pending_verification", "active", "suspended"
+MEMBER_REJECTED = "rejected"
+"""A registration a field partner or operator could not confirm; it can be verified later."""
 
 ForeignId = BigId  # foreign keys share the primary keys' type on every dialect
 

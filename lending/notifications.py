@@ -38,6 +38,18 @@ def registration_received(session: Session, member: Member) -> None:
               {"first_name": member.first_name}, key=f"registered:{member.id}")
 
 
+def registration_verified(session: Session, member: Member) -> None:
+    queue_sms(session, member.phone, "registration_verified", member.language,
+              {"first_name": member.first_name}, key=f"verified:{member.id}:{member.verified_at}")
+
+
+def registration_rejected(session: Session, member: Member) -> None:
+    # The operator's reason stays in the audit log: it is free text in the operator's
+    # language, and the member's SMS must be in theirs.
+    queue_sms(session, member.phone, "registration_rejected", member.language,
+              {"first_name": member.first_name}, key=f"rejected:{member.id}:{member.verified_at}")
+
+
 def application_received(session: Session, loan: Loan) -> None:
     _to_borrower(session, loan, "application_received", "applied",
                  amount=_money(loan.amount, loan))

@@ -169,6 +169,12 @@ TEMPLATES: dict[str, Template] = {
         _t("chama_none",
            "{first_name}, you are not in a chama yet. Ask your field partner to start one.",
            first_name=NAME),
+        _t("registration_verified",
+           "Hi {first_name}, your Mkopo registration is confirmed. Dial {ussd_code} to "
+           "apply for a loan.", first_name=NAME),
+        _t("registration_rejected",
+           "Hi {first_name}, sorry, we could not confirm your Mkopo registration. For "
+           "details call {support_phone}.", first_name=NAME),
         _t("lender_loan_funded",
            "Your {amount} share of loan {reference} is funded. Repayments come to you as "
            "the borrower pays.", audience=LENDER, reference=REFERENCE, amount=MONEY),

@@ -284,17 +284,37 @@ def hold_for_approval(intent: PaymentIntent, reason: str) -> None:
     logger.info("payout intent %s awaits approval: %s", intent.id, reason)
 
 
-def sim_swapped(phone: str) -> bool:
-    """Whether any SIM-swap check flags the phone (a failing check flags it too)."""
+def sim_swap_hold_reason(phone: str) -> str | None:
+    """Why a payout to `phone` must wait for an operator (a recent SIM swap), or None.
+
+    Runs in the B2C outbox handler only: the provider is a network call. A check
+    that fails holds the payout too: an unknown answer must hold money, not send it.
+    """
+    from payments.providers import simswap
+
     for check in SIM_SWAP_CHECKS:
         try:
             if check(phone):
-                return True
+                return "SIM swap check flagged the phone"
         except Exception:  # noqa: BLE001 - an unknown answer must hold the money, not send it
             logger.warning("SIM swap check failed for %s; holding the payout", mask_phone(phone),
                            exc_info=True)
-            return True
-    return False
+            return "SIM swap check failed; confirm with the member"
+    try:
+        changed = simswap.recent_swap(phone)
+    except Exception:  # noqa: BLE001 - the same: no answer holds the payout
+        logger.warning("SIM swap provider failed for %s; holding the payout", mask_phone(phone),
+                       exc_info=True)
+        return "SIM swap check failed; confirm with the member"
+    if changed is None:
+        return None
+    days = runtime.current().settings.sim_swap_hold_days
+    return f"SIM swapped on {changed:%d %b %Y} (within {days} days); confirm with the member"
+
+
+def sim_swapped(phone: str) -> bool:
+    """Whether a payout to the phone must wait because of a (possible) recent SIM swap."""
+    return sim_swap_hold_reason(phone) is not None
 
 
 def queue_b2c(session: Session, intent: PaymentIntent) -> None:

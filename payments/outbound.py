@@ -33,7 +33,7 @@ from payments.intents import (
     STK_PUSH,
     hold_for_approval,
     lock_intent,
-    sim_swapped,
+    sim_swap_hold_reason,
 )
 from payments.models import COLLECTIONS, FAILED, PENDING, REQUESTED, CallbackInbox, PaymentIntent
 from payments.processing import enqueue_after_commit
@@ -111,8 +111,9 @@ def send_b2c(session: Session, item: OutboxItem) -> None:
     intent = lock_intent(session, int(item.payload["intent_id"]))
     if intent.status != PENDING:
         return
-    if intent.approved_by is None and sim_swapped(intent.phone):
-        hold_for_approval(intent, "SIM swap check flagged the phone")
+    held_because = None if intent.approved_by is not None else sim_swap_hold_reason(intent.phone)
+    if held_because is not None:
+        hold_for_approval(intent, held_because)
         return
     assert intent.originator_conversation_id is not None
     try:

@@ -25,6 +25,8 @@ ENDPOINT_MODULES = (
     "gateway.api.lenders",
     "gateway.api.reconciliation",
     "gateway.api.ledger",
+    "gateway.api.members",
+    "gateway.api.payouts",
     "gateway.api.savings",
     "gateway.api.insurance",
 )

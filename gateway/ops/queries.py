@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from core.phones import InvalidPhoneNumber, normalize_phone
 from gateway.ops_models import AuditEntry
-from lending.models import Loan, Member, Repayment
+from lending.models import FieldPartner, Loan, Member, Repayment
+from payments.models import AWAITING_APPROVAL, PaymentIntent
 
 # --- loans -----------------------------------------------------------------------------------
 
@@ -159,6 +160,57 @@ def audit_log(session: Session, *, subject_type: str | None = None, actor: str |
     if actor:
         query = query.where(AuditEntry.actor.ilike(f"%{actor}%"))
     return _page(session, query, (AuditEntry.id.desc(),), limit, offset)
+
+
+# --- registrations and held payouts ----------------------------------------------------------
+
+
+def member_visible(scope: Scope, member: Member) -> bool:
+    """A field partner sees registrations nobody has vouched for yet, and its own members."""
+    return scope.field_partner_id is None or member.field_partner_id in (
+        None, scope.field_partner_id)
+
+
+def list_members(session: Session, scope: Scope, *, status: str | None = None,
+                 limit: int = 50, offset: int = 0) -> tuple[list[Member], int]:
+    """Members the scope may see (optionally of one status), oldest first, and their count."""
+    query = select(Member)
+    if scope.field_partner_id is not None:
+        query = query.where(or_(Member.field_partner_id.is_(None),
+                                Member.field_partner_id == scope.field_partner_id))
+    if status:
+        query = query.where(Member.status == status)
+    return _page(session, query, (Member.id,), limit, offset)
+
+
+def find_member(session: Session, scope: Scope, member_id: int) -> Member | None:
+    """The member, if it exists and the scope may see it (otherwise None: no leak)."""
+    member = session.get(Member, member_id)
+    return member if member is not None and member_visible(scope, member) else None
+
+
+def field_partners(session: Session) -> list[FieldPartner]:
+    return list(session.scalars(select(FieldPartner).order_by(FieldPartner.name)))
+
+
+@dataclass(frozen=True)
+class HeldPayout:
+    """A payout waiting for an operator, with who it pays and for what."""
+
+    intent: PaymentIntent
+    member: Member | None
+    loan: Loan | None
+
+
+def held_payouts(session: Session, *, limit: int = 200) -> list[HeldPayout]:
+    """Payouts waiting for an operator's decision, oldest first."""
+    rows = session.execute(
+        select(PaymentIntent, Member, Loan)
+        .outerjoin(Member, Member.id == PaymentIntent.member_id)
+        .outerjoin(Loan, Loan.id == PaymentIntent.loan_id)
+        .where(PaymentIntent.status == AWAITING_APPROVAL)
+        .order_by(PaymentIntent.id).limit(limit))
+    return [HeldPayout(intent, member, loan) for intent, member, loan in rows]
 
 
 def audit_for(session: Session, subject_type: str, subject_id: object) -> list[AuditEntry]:

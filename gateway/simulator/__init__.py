@@ -84,6 +84,19 @@ def paybill():
     return jsonify(status="sent")
 
 
+@bp.post("/api/sim-swap")
+def sim_swap():
+    """The telco reports that this phone's SIM was swapped (now, or `days_ago` days ago)."""
+    data = _json_object()
+    phone_number = services.phone_arg(str(data.get("phone", "")))
+    days_ago = data.get("days_ago", 0)
+    if (phone_number is None or not isinstance(days_ago, int) or isinstance(days_ago, bool)
+            or not 0 <= days_ago <= 365):
+        return json_error(400, "invalid_sim_swap", "Give phone, and days_ago from 0 to 365.")
+    services.report_sim_swap(phone_number, days_ago)
+    return jsonify(status="swapped", phone=phone_number, days_ago=days_ago)
+
+
 def _json_object() -> dict:
     data = request.get_json(silent=True)
     return data if isinstance(data, dict) else {}

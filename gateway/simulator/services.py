@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import importlib
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.clock import utcnow
 from core.money import format_money
 from core.outbox import OutboxItem
 from core.phones import InvalidPhoneNumber, normalize_phone
 from core.runtime import current
 from ledger import JournalEntry
+from payments.providers import simswap
 
 
 def phone_arg(raw: str) -> str | None:
@@ -127,3 +130,8 @@ def _sms_events(session: Session, limit: int) -> list[dict[str, Any]]:
     rows = session.scalars(select(sms).order_by(sms.id.desc()).limit(limit))
     return [{"at": r.created_at.isoformat(), "type": "sms",
              "text": f"SMS {r.template} → {r.status}"} for r in rows]
+
+
+def report_sim_swap(phone: str, days_ago: int) -> None:
+    """Make the simulated telco report a SIM swap on `phone`: payouts to it will be held."""
+    simswap.report_swap(phone, utcnow() - timedelta(days=days_ago))

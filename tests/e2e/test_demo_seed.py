@@ -61,6 +61,9 @@ def test_seed_demo_command_prints_the_credentials(runner) -> None:
     assert "PIN: 1357" in result.output and "admin@mkopo.test" in result.output
     again = runner.invoke(args=["seed-demo"])
     assert "already present" in again.output
+    # A restart of the dev server runs seed-demo again: the logins must show again too.
+    assert "PIN: 1357" in again.output and "admin@mkopo.test / mkopo-demo-admin" in again.output
+    assert "approver@mkopo.test" in again.output and "create-api-key" in again.output
 
 
 def test_seed_shows_a_saver_with_a_goal_and_a_chama_going_round(session) -> None:

@@ -47,3 +47,21 @@ def test_production_has_no_simulator(runtime, db_connection) -> None:
         "database_url": "postgresql://u@127.0.0.1/x", "instance_path": settings.instance_path,
     })
     assert app.test_client().get("/simulator").status_code == 404
+
+
+def test_the_simulated_telco_reports_a_sim_swap(client, runtime) -> None:
+    from payments.providers import simswap
+
+    assert simswap.recent_swap("+254711000777") is None
+    response = client.post("/simulator/api/sim-swap", json={"phone": "0711000777"})
+    assert response.status_code == 200 and response.json["phone"] == "+254711000777"
+    assert simswap.recent_swap("+254711000777") is not None
+    client.post("/simulator/api/sim-swap", json={"phone": "+254711000777", "days_ago": 30})
+    assert simswap.recent_swap("+254711000777") is None  # outside SIM_SWAP_HOLD_DAYS
+
+
+@pytest.mark.parametrize("body", [{}, {"phone": "abc"}, {"phone": "+254711000777",
+                                                          "days_ago": -1},
+                                  {"phone": "+254711000777", "days_ago": "2"}])
+def test_a_bad_sim_swap_report_gets_a_400(client, body) -> None:
+    assert client.post("/simulator/api/sim-swap", json=body).status_code == 400

@@ -149,6 +149,15 @@
     refreshSoon();
   }
 
+  async function simSwap() {
+    if (!state.phone) { return; }
+    await fetch("/simulator/api/sim-swap", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ phone: state.phone, days_ago: 0 }),
+    });
+    refreshSoon();
+  }
+
   function refresh() {
     if (!state.phone) { return; }
     refreshInbox().catch(() => {});
@@ -166,6 +175,7 @@
     answerPrompt($("mpesa-pin").value); });
   $("prompt-cancel").addEventListener("click", () => answerPrompt(null));
   $("paybill-form").addEventListener("submit", payBill);
+  $("sim-swap").addEventListener("click", simSwap);
   for (const key of document.querySelectorAll("#keypad button")) {
     key.addEventListener("click", () => { if (state.open) { $("reply").value += key.dataset.key; } });
   }
