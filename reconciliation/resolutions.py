@@ -39,6 +39,7 @@ from core.db import Base, BigId, JSONDict, MinorUnits, Timestamp, intpk
 from ledger import EXPENSE, INCOME, MOBILE_MONEY_FLOAT, SUSPENSE, AccountSpec, credit, debit
 from lending import settlement as loan_settlement
 from lending.errors import LendingError
+from lending.models import Loan
 from payments.breaks import resolve_break
 from payments.intents import request_reversal
 from payments.models import (
@@ -312,7 +313,8 @@ def _assign(session: Session, item: ReconciliationBreak, loan_id: int | None, ac
         code = exc.code if exc.code in NOT_FOUND_CODES else f"loan_refused_{exc.code}"
         raise ResolutionError(code, exc.message, "loan_id") from None
     item.loan_id = loan_id
-    return f"repayment {result.repayment.id} on loan {loan_id}"
+    loan = session.get(Loan, loan_id)
+    return f"repayment {result.repayment.id} on loan {loan.reference if loan else loan_id}"
 
 
 def _refund(session: Session, item: ReconciliationBreak, loan_id: int | None, actor: Actor,

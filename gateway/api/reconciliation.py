@@ -12,6 +12,7 @@ from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args
 from gateway.auth import caller_actor, caller_operator, current_caller, operator_actor
 from gateway.database import get_session
 from gateway.ops_models import audit
+from lending.queries import loan_by_reference
 from payments.models import BREAK_STATUSES, ReconciliationBreak
 from reconciliation import resolutions
 from reconciliation.resolutions import ACTIONS, Actor, Outcome, PendingAction, ResolutionError
@@ -102,13 +103,16 @@ def breaks_show(break_id: int) -> Response:
     return jsonify(body)
 
 
-RESOLVE_FIELDS = frozenset({"action", "reason", "loan_id"})
+RESOLVE_FIELDS = frozenset({"action", "reason", "loan_id", "loan_reference"})
 RESOLVE_BODY: dict[str, Any] = {
     "type": "object", "required": ["action", "reason"], "additionalProperties": False,
     "properties": {
         "action": {"type": "string", "enum": list(ACTIONS)},
         "reason": {"type": "string", "minLength": 3},
         "loan_id": {"type": "integer", "description": "for assign: the loan the money repays"},
+        "loan_reference": {"type": "string", "minLength": 1, "maxLength": 40,
+                           "description": "for assign: the loan's reference (instead of "
+                                          "loan_id), as the borrower knows it"},
     },
 }
 
@@ -132,6 +136,16 @@ def breaks_resolve(break_id: int) -> tuple[Response, int]:
     if loan_id is not None and (not isinstance(loan_id, int) or isinstance(loan_id, bool)):
         raise ApiError(400, "invalid_request", "loan_id must be an integer", "loan_id")
     session = get_session()
+    reference = body.get("loan_reference")
+    if reference is not None:
+        if loan_id is not None or not isinstance(reference, str) or not reference.strip():
+            raise ApiError(400, "invalid_request",
+                           "loan_reference must be a reference, and not sent with loan_id",
+                           "loan_reference")
+        loan = loan_by_reference(session, reference[:40], schedule=False)
+        if loan is None:
+            raise ApiError(404, "unknown_loan", f"no loan {reference[:40]}", "loan_reference")
+        loan_id = loan.id
     with resolution_refusals():
         outcome = resolutions.resolve(session, break_id, action, actor=api_actor(),
                                       reason=str(body.get("reason") or ""), loan_id=loan_id,

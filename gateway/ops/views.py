@@ -23,7 +23,8 @@ from gateway.ops_models import audit
 from lending.arrears import PAR1, PAR30, PAR_LABELS
 from lending.errors import LendingError
 from lending.localtime import today
-from lending.models import PENDING_REVIEW
+from lending.models import PENDING_REVIEW, Loan
+from lending.queries import loan_by_reference
 from payments.models import BREAK_STATUSES, BREAK_TYPES
 from reconciliation import resolutions
 from reconciliation.config import ReconConfig
@@ -42,6 +43,20 @@ def money_filter(minor: int | None) -> str:
     sign = "-" if minor < 0 else ""
     whole, cents = divmod(abs(minor), 100)
     return f"{sign}KES {whole:,}" + (f".{cents:02d}" if cents else "")
+
+
+@bp.app_template_filter("ops_value")
+def value_filter(value: Any) -> str:
+    """A stored fact for people: never Python's None, True or a dict's repr."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return "; ".join(f"{str(k).replace('_', ' ')}: {value_filter(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(value_filter(v) for v in value) or "–"
+    return str(value)
 
 
 @bp.app_template_filter("ops_phone")
@@ -139,8 +154,10 @@ def break_detail(break_id: int) -> str:
     except ResolutionError:
         abort(404)
     line = line_by_receipt(session, item.receipt) if item.receipt else None
+    loan = session.get(Loan, item.loan_id) if item.loan_id else None
     return render_template(
-        "ops/break.html", item=item, line=line, allowed=resolutions.allowed_actions(item),
+        "ops/break.html", item=item, line=line, loan=loan,
+        allowed=resolutions.allowed_actions(item),
         actions=resolutions.actions_for(session, break_id),
         trail=queries.audit_for(session, "reconciliation_break", break_id),
         threshold=resolutions.approval_threshold())
@@ -151,7 +168,15 @@ def break_detail(break_id: int) -> str:
 def break_resolve(break_id: int) -> WerkzeugResponse:
     """Assign, refund, write off or dismiss; big money goes to a second person."""
     session = get_session()
-    loan_id = _int("loan_id") or None
+    reference = request.form.get("loan_reference", "").strip()
+    loan_id = None
+    if reference:
+        loan = loan_by_reference(session, reference[:40], schedule=False)
+        if loan is None:
+            flash(f"No loan {reference[:40]}: check the reference (e.g. from the Loans page).",
+                  "error")
+            return redirect(url_for("ops.break_detail", break_id=break_id))
+        loan_id = loan.id
     try:
         outcome = resolutions.resolve(session, break_id, request.form.get("action", ""),
                                       actor=console_actor(), loan_id=loan_id,
