@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from gateway.auth import create_api_key
+from gateway.auth import create_api_key, create_operator
 
 DAY = "2026-03-02"
+_operators = itertools.count(1)
 
 
 @pytest.fixture
 def token(session):
     def make(role: str, owner_id: int | None = None) -> dict[str, str]:
+        if role == "operator" and owner_id is None:  # an operator key acts for a person
+            owner_id = create_operator(session, email=f"ins-op-{next(_operators)}@mkopo.test",
+                                       password="correct horse battery", role="admin").id
         _, secret = create_api_key(session, role=role, owner_id=owner_id)
         session.commit()
         return {"Authorization": f"Bearer {secret}"}
