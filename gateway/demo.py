@@ -35,7 +35,9 @@ from lending.models import FieldPartner, Loan, Member
 from lending.protection import set_credit_limit
 from lending.schedule import add_months
 from payments import intents, settlement
-from payments.models import PaymentIntent
+from payments.breaks import record_break
+from payments.models import UNMATCHED_C2B, PaymentIntent
+from payments.settlement import park_in_suspense
 from savings import accounts as savings_accounts
 from savings import chamas, interest, transfers
 
@@ -120,6 +122,7 @@ class Demo:
         self.saver_with_a_goal()
         self.chama_going_round()
         self.insurance()
+        self.paybill_payments_we_could_not_match()
 
     # --- people --------------------------------------------------------------------
 
@@ -233,6 +236,10 @@ class Demo:
         self.fund_fully(loan)
         loan_settlement.start_loan_payout(self.session, loan.id)  # above the threshold: waits
 
+    def paybill_payments_we_could_not_match(self) -> None:
+        for n, (payer, account, amount, days_ago) in enumerate(UNMATCHED_PAYBILLS, start=1):
+            _paybill_break(self.session, n, payer, account, amount, days_ago)
+
     def loan_in_review_and_rejected(self) -> None:
         self.loan("review", "BIASHARA", 120_000, 4, "Vegetable stall")
         rejected = self.loan("rejected", "BIASHARA", 200_000, 12, "Phone accessories")
@@ -304,6 +311,31 @@ class Demo:
                         settlement.settle_payout_success(
                             self.session, intent, amount=intent.amount, receipt=self.receipt(),
                             occurred_at=utcnow())
+
+
+# --- reconciliation -----------------------------------------------------------------
+
+UNMATCHED_PAYBILLS = (
+    # (payer, account as typed, KES minor units, days ago)
+    ("+254711200302", "BARAKA", 130_000, 2),  # Baraka typed his name, not his loan
+    ("+254722000901", "12345", 50_000, 4),  # a stranger's typo: whose is it?
+    ("+254711200301", "ML00", 200_000, 9),  # Achieng, half a reference
+)
+"""Paybill payments whose account names no loan: parked in suspense, each an open break."""
+
+
+def _paybill_break(session: Session, n: int, payer: str, account: str, amount: int,
+                   days_ago: int) -> None:
+    """What the C2B confirmation path leaves for a payment it cannot apply (money in suspense)."""
+    receipt, at = f"SDB{n:07d}", utcnow() - timedelta(days=days_ago)
+    entry = park_in_suspense(session, amount=amount, receipt=receipt, at=at,
+                             reason="no loan matches the account")
+    item = record_break(
+        session, UNMATCHED_C2B, f"c2b_confirmation:{receipt}", amount=amount, receipt=receipt,
+        phone=payer, journal_entry_id=entry.id,
+        details={"kind": "c2b_confirmation", "external_id": receipt, "outcome": "success",
+                 "result_code": None, "reference": account})
+    item.created_at = at  # as old as the payment: the queue shows its ages
 
 
 @contextmanager
