@@ -18,8 +18,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from gateway.logs import configure_logging
 
     configure_logging(settings.log_level)
+    from gateway import errors as errors_module
 
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.json = errors_module.BoundedJSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.env == "test",

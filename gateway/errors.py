@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import IntegerConverter
@@ -80,3 +82,17 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OverflowError, _data_the_database_refused)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with nesting too deep to parse treated as malformed (400), not a crash.
+
+    The stdlib parser recurses per level and raises RecursionError, which is not the
+    ValueError that `request.get_json(silent=True)` and Flask's 400 handling expect.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None

@@ -79,6 +79,8 @@ def extract_external_id(kind: EventKind, raw: str) -> tuple[Any, str | None]:
         body = json.loads(raw)
     except ValueError as exc:
         raise MalformedCallback("not JSON") from exc
+    except RecursionError:  # nested deeper than any provider's payload: hostile or broken
+        raise MalformedCallback("JSON nested too deeply") from None
     try:
         value = EXTERNAL_ID[kind](body)
     except (KeyError, TypeError, AttributeError):
@@ -96,8 +98,8 @@ def store_callback(session: Session, kind: EventKind, raw: str, remote_addr: str
     """
     try:
         body, external_id = extract_external_id(kind, raw)
-    except MalformedCallback:
-        inbox_id = _store_unreadable(session, kind, raw, remote_addr, "malformed JSON")
+    except MalformedCallback as exc:
+        inbox_id = _store_unreadable(session, kind, raw, remote_addr, f"malformed JSON: {exc}")
         raise Unreadable("malformed JSON", inbox_id) from None
     if external_id is None:
         inbox_id = _store_unreadable(session, kind, raw, remote_addr, "no idempotency key")

@@ -69,6 +69,13 @@ def test_a_body_that_is_not_json_is_400(client, operator) -> None:
     assert response.status_code == 400 and response.json["error"]["code"] == "invalid_json"
 
 
+def test_a_body_nested_too_deeply_is_400_not_500(client, operator) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    response = client.post("/api/v1/products", data=deep, headers=operator,
+                           content_type="application/json")
+    assert response.status_code == 400 and response.json["error"]["code"] == "invalid_json"
+
+
 def test_every_role_lists_products(client, api_token, auth, product) -> None:
     for token in (api_token("operator"), api_token("field_partner", 1), api_token("lender", 1)):
         body = client.get("/api/v1/products", headers=auth(token)).json

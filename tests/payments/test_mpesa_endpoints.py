@@ -94,6 +94,23 @@ def test_malformed_json_gets_400_and_is_kept_for_an_operator(client, session, bo
     assert processing_jobs() == []
 
 
+DEEP = 100_000  # far past Python's recursion limit, well under the 1 MiB body limit
+
+
+@pytest.mark.parametrize("path", ["stk", "c2b/validation", "c2b/confirmation", "b2c/result"])
+@pytest.mark.parametrize("body", [
+    "[" * DEEP + "]" * DEEP,
+    '{"TransID": "TKDEEP0001", "Body": ' + "{\"a\": " * DEEP + "1" + "}" * DEEP + "}",
+], ids=["bare", "inside-a-callback"])
+def test_deeply_nested_json_gets_400_and_is_kept_raw(client, session, path, body) -> None:
+    response = post_raw(client, path, body)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "malformed_callback"
+    (row,) = rows(session)
+    assert (row.status, row.raw) == ("failed", body)
+    assert processing_jobs() == []
+
+
 def test_json_without_its_idempotency_key_gets_400(client, session) -> None:
     response = post_raw(client, "c2b/confirmation", json.dumps({"TransAmount": "500.00"}))
     assert response.status_code == 400
