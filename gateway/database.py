@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from core.runtime import Runtime
+
+logger = logging.getLogger(__name__)
 
 
 def get_runtime() -> Runtime:
@@ -22,9 +26,28 @@ def get_session() -> Session:
 
 
 def _close_session(_exc: BaseException | None) -> None:
+    """Close the request's session; a connection that died meanwhile must not fail the answer.
+
+    Teardown runs after the response is built: an exception here would replace it
+    with the server's own HTML 500 (a phone would see an error instead of its screen).
+    """
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except Exception as exc:  # noqa: BLE001 - logged; the answer already stands
+        logger.warning("closing the request's database session failed: %s",
+                       type(exc).__name__, exc_info=True)
+        _discard(session)
+
+
+def _discard(session: Session) -> None:
+    """Drop the session's connections without returning them to the pool as they are."""
+    try:
+        session.invalidate()
+    except Exception:  # noqa: BLE001 - nothing more can be done for a dead connection
+        logger.warning("invalidating a failed database session failed", exc_info=True)
 
 
 def init_app(app: Flask) -> None:

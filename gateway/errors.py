@@ -31,7 +31,7 @@ def _http_error(exc: HTTPException) -> Response | tuple[Response, int]:
     return Response(f"{status} {exc.name}{detail}\n", status=status, mimetype="text/plain")
 
 
-def _unexpected_error(exc: Exception) -> Response | tuple[Response, int]:
+def unexpected_error(exc: Exception) -> Response | tuple[Response, int]:
     logger.exception("unhandled error on %s %s", request.method, request.path)
     if wants_json():
         return json_error(500, "internal_error", "Something went wrong; it has been logged.")
@@ -81,7 +81,7 @@ def init_app(app: Flask) -> None:
     # SQLite's driver raises a bare OverflowError for integers beyond 64 bits.
     app.register_error_handler(OverflowError, _data_the_database_refused)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
+    app.register_error_handler(Exception, unexpected_error)
 
 
 class BoundedJSONProvider(DefaultJSONProvider):

@@ -19,15 +19,18 @@ class MaskingJsonFormatter(JsonFormatter):
         return mask_phones_in(super().format(record))
 
 
+def json_formatter() -> MaskingJsonFormatter:
+    """The formatter of every log line this project writes."""
+    return MaskingJsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={
+        "asctime": "time", "levelname": "level", "name": "logger"})
+
+
 def configure_logging(level: str = "INFO") -> None:
     global _configured
     if _configured:
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        MaskingJsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={
-            "asctime": "time", "levelname": "level", "name": "logger"})
-    )
+    handler.setFormatter(json_formatter())
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)

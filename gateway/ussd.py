@@ -18,8 +18,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
 from core.phones import InvalidPhoneNumber, normalize_phone
+from gateway import errors
 from gateway.database import get_runtime, get_session
 from gateway.metrics import USSD_DROPOFF
 from menus.engine import EngineConfig, UssdEngine, UssdRequest
@@ -134,6 +136,17 @@ def parse_event(form: Mapping[str, str]) -> SessionEnded:
 
 def _text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
+
+
+@bp.errorhandler(Exception)
+def _polite_end(exc: Exception) -> Response | tuple[Response, int]:
+    """Whatever fails around the engine (a hook, the database), the phone gets an END screen."""
+    if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
+        return _text(f"{exc.code} {exc.name}", exc.code or 400)
+    if request.path != "/ussd":  # an end-of-session notice unstored: 500, so the telco retries
+        return errors.unexpected_error(exc)
+    logger.error("ussd request failed outside the engine on %s", request.path, exc_info=exc)
+    return _text(end_screen(translate("en", SORRY)).body)
 
 
 @bp.post("/ussd")
