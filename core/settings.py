@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 ENVIRONMENTS = ("development", "test", "production")
 
 
@@ -101,6 +104,7 @@ class Settings:
         """Refuse a production start with a missing secret or server, naming it."""
         if self.env not in ENVIRONMENTS:
             raise ConfigurationError(f"MKOPO_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        check_database_url(self.database_url)
         if not self.is_production:
             return
         missing = [
@@ -126,6 +130,24 @@ class Settings:
             callback_token=self.callback_token or secrets.token_urlsafe(24),
             pin_pepper=self.pin_pepper or "development-pepper",
         )
+
+
+DATABASE_URL_EXAMPLE = "postgresql://USER@HOST:5432/DATABASE"
+
+
+def check_database_url(raw: str) -> None:
+    """Refuse a DATABASE_URL that is not a URL of a database this project can use."""
+    if not raw:
+        return
+    try:
+        url = make_url(normalize_database_url(raw))
+    except ArgumentError:
+        raise ConfigurationError(
+            f"DATABASE_URL is not a database URL: write it as {DATABASE_URL_EXAMPLE}") from None
+    if url.get_backend_name() not in ("postgresql", "sqlite"):
+        raise ConfigurationError(
+            f"DATABASE_URL uses '{url.drivername}', which Mkopo does not support: use "
+            f"{DATABASE_URL_EXAMPLE} (or leave it unset for an SQLite file in development)")
 
 
 def normalize_database_url(url: str) -> str:

@@ -9,12 +9,12 @@ from flask import Flask
 
 from core import runtime as runtime_module
 from core.runtime import Runtime
-from core.settings import Settings
+from core.settings import ConfigurationError, Settings
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app from the environment, with `config` overriding it."""
-    settings = Settings.from_env(overrides=config)
+    settings = _settings(config)
     from gateway.logs import configure_logging
 
     configure_logging(settings.log_level)
@@ -47,6 +47,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_commands(app)
     _register_outbox_handlers()
     return app
+
+
+def _settings(config: Mapping[str, Any] | None) -> Settings:
+    """The settings; under a `flask` command a bad configuration is one line, not a traceback."""
+    try:
+        return Settings.from_env(overrides=config)
+    except ConfigurationError as exc:
+        import click
+
+        if click.get_current_context(silent=True) is not None:
+            raise click.ClickException(str(exc)) from None
+        raise
 
 
 def _runtime_for(settings: Settings, config: Mapping[str, Any] | None) -> Runtime:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -11,6 +13,8 @@ from flask.cli import AppGroup, with_appcontext
 
 from core.jobs import QUEUES
 from core.runtime import Runtime
+from core.settings import ConfigurationError
+from core.startup import check_database
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +83,8 @@ def sweep_command() -> None:
 
 
 def register_commands(app: Flask) -> None:
+    for command in db_cli.commands.values():
+        _check_database_first(command)
     app.cli.add_command(db_cli)
     for command in (worker_command, scheduler_command, sweep_command):
         _add(app, command)
@@ -95,10 +101,29 @@ def register_commands(app: Flask) -> None:
 
 def _add(app: Flask, command: click.Command) -> None:
     """Register a plain click command so that it runs inside the app context."""
+    _check_database_first(command)
     if command.callback is not None and not getattr(command.callback, "_in_app_context", False):
         command.callback = with_appcontext(command.callback)
         command.callback._in_app_context = True  # type: ignore[attr-defined]
     app.cli.add_command(command)
+
+
+def _check_database_first(command: click.Command) -> None:
+    """Run the command only once the database answers; otherwise one line says why (exit 1)."""
+    callback = command.callback
+    if callback is None or getattr(callback, "_checks_database", False):
+        return
+
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            check_database(_runtime().settings)
+        except ConfigurationError as exc:
+            raise click.ClickException(str(exc)) from None
+        return callback(*args, **kwargs)
+
+    checked._checks_database = True  # type: ignore[attr-defined]
+    command.callback = checked
 
 
 __all__ = ["QUEUES", "register_commands"]

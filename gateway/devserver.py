@@ -18,7 +18,8 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from core.runtime import Runtime
-from core.settings import Settings
+from core.settings import ConfigurationError, Settings
+from core.startup import check_database
 
 
 def _flask(*args: str, env: dict[str, str]) -> None:
@@ -26,12 +27,23 @@ def _flask(*args: str, env: dict[str, str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except ConfigurationError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:  # the command has said what went wrong
+        return exc.returncode or 1
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description="Run Mkopo locally on the embedded defaults.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
     parser.add_argument("--no-demo", action="store_true", help="skip the demo data")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    check_database(settings)
     runtime = Runtime(settings)
     env = dict(os.environ)
     env.setdefault("MKOPO_INSTANCE_PATH", str(settings.instance_path.resolve()))
@@ -52,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     gunicorn = shutil.which("gunicorn", path=str(bin_dir)) or "gunicorn"
     manager = Manager(Printer(sys.stdout))
     manager.add_process(
-        "web", f"{gunicorn} 'gateway:create_app()' --bind 127.0.0.1:{args.port} "
-        "--workers 2 --threads 4 --access-logfile -", env=env)
+        "web", f"{gunicorn} 'gateway:create_app()' -c python:gateway.gunicorn_conf "
+        f"--bind 127.0.0.1:{args.port} --workers 2 --threads 4 --access-logfile -", env=env)
     manager.add_process("worker", f"{sys.executable} -m flask --app gateway worker", env=env)
     manager.add_process("scheduler", f"{sys.executable} -m flask --app gateway scheduler", env=env)
     print(f"\n  Mkopo is starting on {base_url}\n"

@@ -1,8 +1,9 @@
-"""JSON logging with phone numbers masked; configured once, before the app."""
+"""JSON logging with phone numbers and callback tokens masked; configured once, before the app."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
@@ -11,12 +12,27 @@ from core.phones import mask_phones_in
 
 _configured = False
 
+# The M-Pesa callback URL's secret segment, right or wrong (a near miss is a secret too),
+# percent-encoded or not: /mpesa/<token>/… and %2Fmpesa%2F<token>%2F…
+_CALLBACK_TOKEN = re.compile(r"((?:/|%2[fF])mpesa(?:/|%2[fF]))[^/\s\"'?#%]+", re.ASCII)
+MASKED_TOKEN = "***"
+
+
+def mask_callback_tokens_in(text: str) -> str:
+    """Replace the secret path segment of every M-Pesa callback URL in `text`."""
+    return _CALLBACK_TOKEN.sub(lambda m: m.group(1) + MASKED_TOKEN, text)
+
+
+def mask_secrets_in(text: str) -> str:
+    """What every log line goes through: callback tokens and phone numbers masked."""
+    return mask_phones_in(mask_callback_tokens_in(text))
+
 
 class MaskingJsonFormatter(JsonFormatter):
-    """JSON lines with phone numbers masked everywhere: message, extras and tracebacks."""
+    """JSON lines with phones and tokens masked everywhere: message, extras and tracebacks."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_phones_in(super().format(record))
+        return mask_secrets_in(super().format(record))
 
 
 def json_formatter() -> MaskingJsonFormatter:

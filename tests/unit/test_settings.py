@@ -49,3 +49,14 @@ def test_bad_values_are_refused() -> None:
 def test_database_url_normalisation() -> None:
     assert normalize_database_url("postgresql://a@b/c") == "postgresql+psycopg://a@b/c"
     assert normalize_database_url("sqlite:///x") == "sqlite:///x"
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://root@db/mkopo", "DATABASE_URL uses 'mysql', which Mkopo does not support"),
+    ("mongodb://db/mkopo", "DATABASE_URL uses 'mongodb'"),
+    ("not a url", "DATABASE_URL is not a database URL"),
+])
+def test_a_database_url_mkopo_cannot_use_is_refused_in_one_line(url, message) -> None:
+    with pytest.raises(ConfigurationError, match=message) as excinfo:
+        Settings.from_env({"DATABASE_URL": url})
+    assert "\n" not in str(excinfo.value) and "postgresql://" in str(excinfo.value)

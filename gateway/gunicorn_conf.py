@@ -1,0 +1,42 @@
+"""gunicorn settings for every web process: `gunicorn -c python:gateway.gunicorn_conf …`.
+
+- The master checks the configuration and the database before it forks a
+  worker: a bad `DATABASE_URL` is one line ("Error: …") and exit status 1,
+  not a traceback per worker that fails to boot.
+- The access log masks the M-Pesa callback token (the secret path segment)
+  and phone numbers in every field of every line.
+
+The repository's `gunicorn.conf.py` loads this module, so a bare
+`gunicorn 'gateway:create_app()'` started from the checkout gets it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from core.settings import Settings
+from core.startup import check_database
+from gateway.logs import mask_secrets_in
+
+
+class MaskingLogger(Logger):
+    """gunicorn's logger, with callback tokens and phone numbers masked in access lines."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        return {key: mask_secrets_in(value) if isinstance(value, str) else value
+                for key, value in atoms.items()}
+
+
+def on_starting(server: Any) -> None:
+    """Refuse to start when the configuration or the database is unusable.
+
+    gunicorn prints a RuntimeError raised here as one line and exits 1
+    (`ConfigurationError` is one).
+    """
+    check_database(Settings.from_env())
+
+
+logger_class = MaskingLogger
