@@ -70,7 +70,7 @@ SERVICE_CODE = "*384*123#"
 EXTRA_ACTIVE, EXTRA_FREE, BENCH_LENDERS = 200, 100, 4
 THINK = (2.0, 5.0)  # seconds a person takes to read a screen and type
 REDIAL = (0.5, 1.5)  # seconds before the next session of the same (realistic) caller
-BENCH_PEPPER = "mkopo-ussd-bench-pepper"  # fixed, so --reuse-db finds PINs that still match
+BENCH_PEPPER = "mkopo-ussd-bench-pepper-of-32-bytes-at-least"  # fixed, so --reuse-db finds PINs that still match
 REGISTRATIONS = itertools.count()  # new phones and ID numbers, never reused in a bench
 
 
@@ -131,6 +131,10 @@ def server_env(database_url: str, redis_url: str, instance: Path) -> dict[str, s
         "SECRET_KEY": secrets.token_urlsafe(32), "CALLBACK_TOKEN": secrets.token_urlsafe(24),
         "PIN_PEPPER": BENCH_PEPPER, "MKOPO_INSTANCE_PATH": str(instance),
         "LOG_LEVEL": "INFO", "MKOPO_USSD_FAKE": "0", "PYTHONPATH": str(ROOT),
+        # Production refuses the simulators. No worker runs during the bench, so nothing is
+        # ever sent with these placeholder credentials.
+        "SMS_PROVIDER": "africastalking", "AT_USERNAME": "sandbox", "AT_API_KEY": "bench",
+        "MOBILE_MONEY_PROVIDER": "daraja", "MPESA_ENV": "sandbox",
     }
 
 

@@ -46,6 +46,11 @@ class Settings:
     mpesa_initiator_name: str = ""
     mpesa_security_credential: str = ""
     mpesa_ip_allowlist: tuple[str, ...] = ()
+    trusted_proxy_hops: int = 0
+    at_callback_token: str = ""
+    at_ip_allowlist: tuple[str, ...] = ()
+    sms_reply_budget_per_hour: int = 1000
+    metrics_token: str = ""
     public_base_url: str = "http://127.0.0.1:5000"
     callback_token: str = ""
     currency: str = "KES"
@@ -122,6 +127,29 @@ class Settings:
             raise ConfigurationError(f"production needs {', '.join(missing)}")
         if not self.sqlalchemy_url.startswith("postgresql"):
             raise ConfigurationError("production needs a PostgreSQL DATABASE_URL")
+        self._check_production_secrets()
+        self._check_production_providers()
+
+    def _check_production_secrets(self) -> None:
+        """Secrets a person could guess or a laptop could brute-force are refused, by name."""
+        short = [name for name in PRODUCTION_SECRETS
+                 if 0 < len(str(getattr(self, _field_of(name), "")).encode()) < MIN_SECRET_BYTES]
+        if short:
+            raise ConfigurationError(
+                f"production needs secrets of at least {MIN_SECRET_BYTES} bytes: "
+                f"{', '.join(short)} {'is' if len(short) == 1 else 'are'} shorter "
+                "(make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+
+    def _check_production_providers(self) -> None:
+        """The simulators move no real money and send no real SMS: never in production."""
+        simulated = [name for name, value in (("SMS_PROVIDER", self.sms_provider),
+                                              ("MOBILE_MONEY_PROVIDER",
+                                               self.mobile_money_provider))
+                     if value == "simulator"]
+        if simulated:
+            raise ConfigurationError(
+                f"production refuses the simulator: set {' and '.join(simulated)} "
+                "(africastalking, daraja)")
 
     def with_development_secrets(self) -> Settings:
         """Fill secrets a development or test process may invent for itself."""
@@ -130,6 +158,17 @@ class Settings:
             callback_token=self.callback_token or secrets.token_urlsafe(24),
             pin_pepper=self.pin_pepper or "development-pepper",
         )
+
+
+MIN_SECRET_BYTES = 32
+PRODUCTION_SECRETS = ("SECRET_KEY", "CALLBACK_TOKEN", "PIN_PEPPER", "PIN_KEY", "METRICS_TOKEN",
+                      "AT_CALLBACK_TOKEN")
+"""Checked for length in production when set (the first three must be set; PIN_KEY when the
+settings have it)."""
+
+
+def _field_of(env_name: str) -> str:
+    return _ENV_TO_FIELD.get(env_name, env_name.lower())
 
 
 DATABASE_URL_EXAMPLE = "postgresql://USER@HOST:5432/DATABASE"

@@ -378,6 +378,10 @@ def seed(session: Session) -> bool:
 def seed_demo_command() -> None:
     """Create the demo data (idempotent): partner, lenders, borrowers, loans in every state."""
     runtime = current_app.extensions["mkopo"]
+    if runtime.settings.is_production:
+        # Demo data is known logins, a printed operator key and money that never moved.
+        raise click.ClickException("seed-demo is refused in production (MKOPO_ENV=production): "
+                                   "it creates known logins and money that never moved")
     with runtime.db.transaction() as session:
         created = seed(session)
         token = None

@@ -1,8 +1,12 @@
 """The demo data: every state a loan can be in, balanced books, and idempotent."""
 
+import pytest
 from sqlalchemy import func, select
 
 import ledger
+from core import runtime as runtime_module
+from core.runtime import Runtime
+from gateway import create_app
 from gateway.demo import BORROWERS, seed
 from lending.models import Loan, Member
 from payments.models import PaymentIntent
@@ -81,3 +85,29 @@ def test_seed_shows_a_saver_with_a_goal_and_a_chama_going_round(session) -> None
     assert [p["status"] for p in chama.payouts] == ["paid"]
     assert chamas.pot(session, chama.summary.id, 1) == 60_000
     assert ledger.verify(session).ok
+
+
+@pytest.mark.postgres
+def test_seed_demo_is_refused_in_production(runtime, session) -> None:
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("production runs on PostgreSQL only")
+    production = runtime.settings.replace(
+        env="production", secret_key="s" * 32, callback_token="t" * 32, pin_pepper="p" * 32,
+        sms_provider="africastalking", mobile_money_provider="daraja")
+    previous = runtime_module._current
+    prod_runtime = Runtime(production)
+    try:
+        app = create_app({"RUNTIME": prod_runtime, "MKOPO_ENV": "production",
+                          "secret_key": "s" * 32, "callback_token": "t" * 32,
+                          "pin_pepper": "p" * 32, "pin_key": "k" * 32,
+                          "sms_provider": "africastalking", "mobile_money_provider": "daraja",
+                          "database_url": production.database_url,
+                          "redis_url": production.redis_url or "redis://127.0.0.1:6379/15",
+                          "instance_path": production.instance_path})
+        result = app.test_cli_runner().invoke(args=["seed-demo"])
+    finally:
+        prod_runtime.close()
+        runtime_module.configure(previous)  # type: ignore[arg-type]
+    assert result.exit_code == 1
+    assert "seed-demo is refused in production" in result.output
+    assert session.scalar(select(func.count(Member.id))) == 0

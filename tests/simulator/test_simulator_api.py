@@ -42,8 +42,10 @@ def test_paybill_validates_its_input(client) -> None:
 def test_production_has_no_simulator(runtime, db_connection) -> None:
     settings = runtime.settings
     app = create_app({
-        "RUNTIME": runtime, "MKOPO_ENV": "production", "secret_key": "s",
-        "callback_token": "t", "pin_pepper": "p", "redis_url": "redis://127.0.0.1:1/0",
+        "RUNTIME": runtime, "MKOPO_ENV": "production", "secret_key": "s" * 32,
+        "callback_token": "t" * 32, "pin_pepper": "p" * 32, "pin_key": "k" * 32,
+        "sms_provider": "africastalking", "mobile_money_provider": "daraja",
+        "redis_url": "redis://127.0.0.1:1/0",
         "database_url": "postgresql://u@127.0.0.1/x", "instance_path": settings.instance_path,
     })
     assert app.test_client().get("/simulator").status_code == 404

@@ -12,9 +12,19 @@ def test_production_refuses_to_start_and_names_what_is_missing() -> None:
     assert "SECRET_KEY" not in message
 
 
+PRODUCTION = {"MKOPO_ENV": "production", "SECRET_KEY": "s" * 32, "CALLBACK_TOKEN": "t" * 32,
+              "PIN_PEPPER": "p" * 32, "PIN_KEY": "k" * 32, "REDIS_URL": "redis://x",
+              "DATABASE_URL": "postgresql://u@h/db", "SMS_PROVIDER": "africastalking",
+              "MOBILE_MONEY_PROVIDER": "daraja"}
+
+
+def test_a_complete_production_configuration_starts() -> None:
+    settings = Settings.from_env(PRODUCTION)
+    assert settings.is_production and settings.secret_key == "s" * 32
+
+
 def test_production_needs_postgresql() -> None:
-    env = {"MKOPO_ENV": "production", "SECRET_KEY": "s", "CALLBACK_TOKEN": "t",
-           "PIN_PEPPER": "p", "REDIS_URL": "redis://x", "DATABASE_URL": "sqlite:///x.db"}
+    env = {**PRODUCTION, "DATABASE_URL": "sqlite:///x.db"}
     with pytest.raises(ConfigurationError, match="PostgreSQL"):
         Settings.from_env(env)
     env["DATABASE_URL"] = "postgres://u@h/db"
@@ -60,3 +70,33 @@ def test_a_database_url_mkopo_cannot_use_is_refused_in_one_line(url, message) ->
     with pytest.raises(ConfigurationError, match=message) as excinfo:
         Settings.from_env({"DATABASE_URL": url})
     assert "\n" not in str(excinfo.value) and "postgresql://" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "CALLBACK_TOKEN", "PIN_PEPPER", "METRICS_TOKEN",
+                                  "AT_CALLBACK_TOKEN"])
+def test_production_refuses_a_secret_shorter_than_32_bytes_and_names_it(name) -> None:
+    with pytest.raises(ConfigurationError, match="at least 32 bytes") as excinfo:
+        Settings.from_env({**PRODUCTION, name: "x" * 31})
+    assert name in str(excinfo.value)
+    assert "x" * 31 not in str(excinfo.value)  # the secret itself is never echoed
+
+
+def test_32_bytes_is_enough_even_in_few_characters() -> None:
+    assert Settings.from_env({**PRODUCTION, "SECRET_KEY": "ü" * 16}).secret_key == "ü" * 16
+
+
+@pytest.mark.parametrize("name", ["SMS_PROVIDER", "MOBILE_MONEY_PROVIDER"])
+def test_production_refuses_the_simulator_providers(name) -> None:
+    with pytest.raises(ConfigurationError, match=f"refuses the simulator: set {name}"):
+        Settings.from_env({**PRODUCTION, name: "simulator"})
+
+
+def test_production_refuses_the_default_providers_too() -> None:
+    env = {k: v for k, v in PRODUCTION.items() if not k.endswith("PROVIDER")}
+    with pytest.raises(ConfigurationError, match="SMS_PROVIDER and MOBILE_MONEY_PROVIDER"):
+        Settings.from_env(env)
+
+
+def test_development_keeps_short_secrets_and_the_simulators() -> None:
+    settings = Settings.from_env({"SECRET_KEY": "short", "SMS_PROVIDER": "simulator"})
+    assert settings.secret_key == "short" and settings.sms_provider == "simulator"
