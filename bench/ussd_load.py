@@ -70,7 +70,8 @@ SERVICE_CODE = "*384*123#"
 EXTRA_ACTIVE, EXTRA_FREE, BENCH_LENDERS = 200, 100, 4
 THINK = (2.0, 5.0)  # seconds a person takes to read a screen and type
 REDIAL = (0.5, 1.5)  # seconds before the next session of the same (realistic) caller
-BENCH_PEPPER = "mkopo-ussd-bench-pepper-of-32-bytes-at-least"  # fixed, so --reuse-db finds PINs that still match
+# fixed, so --reuse-db finds PINs that still match
+BENCH_PEPPER = "mkopo-ussd-bench-pepper-of-32-bytes-at-least"
 REGISTRATIONS = itertools.count()  # new phones and ID numbers, never reused in a bench
 
 
