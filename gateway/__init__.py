@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update({k: v for k, v in (config or {}).items() if k.isupper()})
 
+    _trust_proxies(app, settings.trusted_proxy_hops)
     runtime = _runtime_for(settings, config)
     app.extensions["mkopo"] = runtime
 
@@ -47,6 +48,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_commands(app)
     _register_outbox_handlers()
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Behind `hops` reverse proxies, the client address is the one they forwarded.
+
+    Only that many X-Forwarded-For entries (counted from the right, the ones our own
+    proxies appended) are believed, so a caller cannot forge its address past them; the
+    M-Pesa and Africa's Talking allowlists then check the real client.
+    """
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _settings(config: Mapping[str, Any] | None) -> Settings:

@@ -18,9 +18,14 @@ _CALLBACK_TOKEN = re.compile(r"((?:/|%2[fF])mpesa(?:/|%2[fF]))[^/\s\"'?#%]+", re
 MASKED_TOKEN = "***"
 
 
+# A secret in a query string: Africa's Talking callbacks may carry `?token=…`.
+_QUERY_SECRET = re.compile(r"([?&](?:token|secret|key)=)[^&\s\"']+", re.ASCII | re.IGNORECASE)
+
+
 def mask_callback_tokens_in(text: str) -> str:
-    """Replace the secret path segment of every M-Pesa callback URL in `text`."""
-    return _CALLBACK_TOKEN.sub(lambda m: m.group(1) + MASKED_TOKEN, text)
+    """Replace the secret path segment of every M-Pesa callback URL, and query secrets."""
+    text = _CALLBACK_TOKEN.sub(lambda m: m.group(1) + MASKED_TOKEN, text)
+    return _QUERY_SECRET.sub(lambda m: m.group(1) + MASKED_TOKEN, text)
 
 
 def mask_secrets_in(text: str) -> str:

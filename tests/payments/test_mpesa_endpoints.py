@@ -158,6 +158,54 @@ def test_the_ip_allowlist_refuses_other_addresses(runtime, db_connection, sessio
     assert len(rows(session)) == 1
 
 
+PROXY = "127.0.0.9"  # our reverse proxy, as the WSGI server sees it
+SAFARICOM = "196.201.214.200"
+
+
+@pytest.mark.parametrize(("hops", "forwarded_for", "status"), [
+    (1, SAFARICOM, 200),  # the proxy forwarded M-Pesa's address: allowed
+    (1, f"{SAFARICOM}, 203.0.113.9", 403),  # a forged first entry; the proxy saw 203.0.113.9
+    (0, SAFARICOM, 403),  # no trusted proxy: the header is anyone's, the peer is the proxy
+    (2, f"{SAFARICOM}, {PROXY}", 200),  # two proxies in a row
+], ids=["one-proxy", "forged-header", "no-proxy-trusted", "two-proxies"])
+def test_behind_a_proxy_the_allowlist_checks_the_real_client(
+    runtime, db_connection, session, fixture_payload, hops, forwarded_for, status
+) -> None:
+    app = create_app({"RUNTIME": runtime, "MKOPO_ENV": "test",
+                      "instance_path": runtime.settings.instance_path,
+                      "callback_token": TOKEN, "secret_key": "s", "pin_pepper": "p",
+                      "trusted_proxy_hops": hops})
+    body = json.dumps(fixture_payload("daraja_stk_callback_success.json"))
+    runtime.settings = runtime.settings.replace(mpesa_ip_allowlist=("196.201.214.0/24",))
+    try:
+        response = app.test_client().post(
+            f"/mpesa/{TOKEN}/stk", data=body, environ_base={"REMOTE_ADDR": PROXY},
+            headers={"Content-Type": "application/json", "X-Forwarded-For": forwarded_for})
+    finally:
+        runtime.settings = runtime.settings.replace(mpesa_ip_allowlist=())
+    assert response.status_code == status
+    if status == 200:
+        (row,) = rows(session)
+        assert row.remote_addr == SAFARICOM
+
+
+def test_a_logged_callback_path_never_shows_the_token(client, session, caplog,
+                                                       monkeypatch) -> None:
+    from gateway import mpesa
+    from gateway.logs import json_formatter
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(mpesa, "store_callback", broken)
+    with caplog.at_level(logging.WARNING):
+        assert post_raw(client, "stk", '{"a": 1}').status_code == 500
+        assert post_raw(client, "stk", "{}", token="near-miss-token").status_code == 404
+    lines = [json_formatter().format(record) for record in caplog.records]
+    assert any("/mpesa/***/stk" in line for line in lines), lines
+    assert not any(TOKEN in line or "near-miss-token" in line for line in lines), lines
+
+
 def test_c2b_validation_accepts_by_default(client, session, fixture_payload) -> None:
     payload = {**fixture_payload("daraja_c2b_validation.json"), "BillRefNumber": "NOSUCH"}
     response = post_raw(client, "c2b/validation", json.dumps(payload))
