@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
+import signal
+import sys
 
 from rq import SimpleWorker
 from rq.cron import CronScheduler
@@ -26,6 +31,7 @@ def run_worker(runtime: Runtime, *, burst: bool = False) -> bool:
     where the sweepers find it. Engines are created lazily, after any fork.
     """
     import_handlers()
+    die_with_this_process()
     queues = [get_queue(name) for name in QUEUES]
     worker = SimpleWorker(queues, connection=runtime.redis)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
@@ -38,3 +44,34 @@ def run_scheduler(runtime: Runtime) -> None:
         scheduler.register(func, entry.queue, interval=entry.interval, cron=entry.cron)
         logger.info("periodic job %s registered", entry.func)
     scheduler.start()
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_this_process() -> None:
+    """Make every child this process forks from now on (rq's scheduler) end when it ends.
+
+    rq runs its scheduler in a forked child. A worker killed with SIGKILL cannot
+    stop it, and the orphan would go on holding the scheduler's lock in Redis and
+    enqueueing jobs with nobody to run them. On Linux the kernel sends the child
+    SIGTERM when its parent dies (PR_SET_PDEATHSIG); rq's scheduler stops cleanly
+    on SIGTERM and releases its lock. Elsewhere this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getpid()
+    os.register_at_fork(after_in_child=lambda: _ask_for_death_signal(parent))
+
+
+def _ask_for_death_signal(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
+            return
+    except OSError:
+        logger.warning("no libc to ask for a parent-death signal", exc_info=True)
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
