@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, abort, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from gateway.database import get_runtime
+from gateway.guards import address_allowed, secret_matches
 
 REQUEST_LATENCY = Histogram(
     "mkopo_http_request_seconds", "HTTP request latency", ["endpoint", "method", "status"],
@@ -30,8 +33,25 @@ def _observe(response: Response) -> Response:
     return response
 
 
+LOOPBACK = ("127.0.0.0/8", "::1")
+
+
 def metrics_view() -> Response:
+    """Prometheus text; in production only for METRICS_TOKEN's bearer, else only from loopback."""
+    if not _may_scrape():
+        abort(404)
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape() -> bool:
+    settings = get_runtime().settings
+    if not settings.is_production:
+        return True
+    if settings.metrics_token:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and secret_matches(token.strip(),
+                                                             settings.metrics_token)
+    return address_allowed(request.remote_addr, LOOPBACK)
 
 
 def init_app(app: Flask) -> None:

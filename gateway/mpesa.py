@@ -10,7 +10,6 @@ callback is acknowledged again: M-Pesa must stop resending it.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 
@@ -18,6 +17,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from gateway.database import get_runtime, get_session
 from gateway.errors import json_error
+from gateway.guards import address_allowed
 from payments.inbox import Unreadable, store_callback
 from payments.processing import enqueue_processing
 from payments.providers.base import EventKind
@@ -47,14 +47,7 @@ def _token_ok(token: str) -> bool:
 
 
 def _address_ok(address: str | None) -> bool:
-    allowed = get_runtime().settings.mpesa_ip_allowlist
-    if not allowed:
-        return True
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(entry, strict=False) for entry in allowed)
+    return address_allowed(address, get_runtime().settings.mpesa_ip_allowlist)
 
 
 @bp.post("/<token>/<path:callback>")

@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from core.phones import InvalidPhoneNumber, normalize_phone
 from gateway import errors
 from gateway.database import get_runtime, get_session
+from gateway.guards import require_africas_talking
 from gateway.metrics import USSD_DROPOFF
 from menus.engine import EngineConfig, UssdEngine, UssdRequest
 from menus.events import KNOWN_STATUSES, SessionEnded, parse_event_date, record_event
@@ -33,6 +34,7 @@ from menus.texts import SORRY, translate
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("ussd", __name__)
+bp.before_request(require_africas_talking)
 
 FAKE_SWITCH = "MKOPO_USSD_FAKE"
 MAX_SESSION_ID = 128

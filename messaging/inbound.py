@@ -115,6 +115,10 @@ def _process(session: Session, sms: InboundSms) -> str:
             _set_opt_out(session, phone, command.kind)  # honoured, just not answered
         logger.info("sms from %s over the rate limit; no reply", mask_phone(phone))
         return "rate_limited"
+    if not _within_hourly_budget(sms):
+        if command.kind in (STOP, START):
+            _set_opt_out(session, phone, command.kind)
+        return "over_budget"
     asked = Asked(phone, command, _find_member(session, phone, command), sms.provider_id)
     template, params, category = HANDLERS.get(command.kind, _unknown)(session, asked)
     language = asked.member.language if asked.member else (command.language or "en")
@@ -231,3 +235,27 @@ def _within_rate_limit(sms: InboundSms, phone: str) -> bool:
     pipe.expire(key, int(window) + 60)
     _, _, count, _ = pipe.execute()
     return int(count) <= RATE_LIMIT
+
+
+def _within_hourly_budget(sms: InboundSms) -> bool:
+    """Whether this SMS is among the first SMS_REPLY_BUDGET_PER_HOUR answered this hour.
+
+    Inbound SMS can be forged (the sender is whatever the request says) and each
+    answer costs money: the budget bounds the bill of a flood from many numbers,
+    which the per-phone limit cannot. Numbered by arrival, so a retried job keeps its place.
+    """
+    budget = runtime.current().settings.sms_reply_budget_per_hour
+    redis = runtime.current().redis
+    key = f"sms:reply-budget:{as_utc(sms.received_at).strftime('%Y%m%d%H')}"
+    place = redis.hget(key, sms.provider_id)
+    if place is None:
+        # Numbered in the order they are first seen; a retried job finds its number again.
+        redis.hsetnx(key, sms.provider_id, redis.hincrby(key, "#count", 1))
+        redis.expire(key, 2 * 3600)
+        place = redis.hget(key, sms.provider_id)
+    number = int(place or 0)
+    within = number <= budget
+    if number == budget + 1:
+        logger.warning("inbound SMS reply budget of %s for this hour spent; no more answers",
+                       budget)
+    return within
