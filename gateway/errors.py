@@ -26,9 +26,15 @@ def _http_error(exc: HTTPException) -> Response | tuple[Response, int]:
     status = exc.code or 500
     if wants_json():
         code = (exc.name or "error").lower().replace(" ", "_")
-        return json_error(status, code, exc.description or exc.name)
-    detail = f": {exc.description}" if status == 400 and exc.description else ""
-    return Response(f"{status} {exc.name}{detail}\n", status=status, mimetype="text/plain")
+        response, _ = json_error(status, code, exc.description or exc.name)
+    else:
+        detail = f": {exc.description}" if status == 400 and exc.description else ""
+        response = Response(f"{status} {exc.name}{detail}\n", mimetype="text/plain")
+    # The exception's own headers carry meaning: Allow on a 405, WWW-Authenticate on a 401.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, status
 
 
 def unexpected_error(exc: Exception) -> Response | tuple[Response, int]:

@@ -156,31 +156,60 @@ def endpoint(
 def _describe(rule: str, method: str, summary: str, roles: tuple[str, ...],
               parameters: list[Mapping[str, Any]] | None, body: Mapping[str, Any] | None,
               responses: Mapping[int, str] | None) -> None:
-    path = rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+    path = re.sub(r"<(?:[a-z]+:)?([A-Za-z_]+)>", r"{\1}", rule)
     operation: dict[str, Any] = {
         "summary": summary,
         "description": f"Roles: {', '.join(roles)}.",
-        "parameters": [dict(p) for p in parameters or []],
+        "parameters": [_with_enforced_limits(p) for p in parameters or []],
         "responses": {str(code): {"description": text} for code, text in
                       (responses or {200: "OK"}).items()},
     }
-    for name in _path_names(rule):
+    path_names = _path_names(rule)
+    for name, converter in path_names:
         operation["parameters"].append(
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
-    for code in (400, 401, 403):
-        operation["responses"].setdefault(str(code), {
-            "description": "error", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Error"}}}})
+            {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS[converter]})
+    # Every operation may refuse the input, the key or the role; one with a path parameter
+    # answers 404 for an id or code that names nothing (or nothing this key may see).
+    for code in (400, 401, 403, *((404,) if path_names else ())):
+        operation["responses"].setdefault(str(code), {"description": "error"})
+    for code, response in operation["responses"].items():
+        if int(code) >= 400:
+            response.setdefault("content", {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"}}})
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": dict(body)}}}
     SPEC["paths"].setdefault(path, {})[method.lower()] = operation
 
 
-def _path_names(rule: str) -> list[str]:
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    # `int` is BigIntConverter: ASCII digits, 0 to 2**63-1 (anything else is a 404)
+    "int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    "string": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+}
+
+ENFORCED_QUERY_LIMITS: dict[str, dict[str, Any]] = {
+    "limit": {"minimum": 1, "maximum": 200},
+    "offset": {"minimum": 0, "maximum": 10_000_000},
+}
+"""What `page_args` enforces, stated in the document of every operation that pages."""
+
+
+def _with_enforced_limits(parameter: Mapping[str, Any]) -> dict[str, Any]:
+    described = dict(parameter)
+    limits = ENFORCED_QUERY_LIMITS.get(str(described.get("name")))
+    if limits is not None and described.get("in") == "query":
+        described["schema"] = {**limits, **dict(described.get("schema") or {}),
+                               "type": "integer"}
+    return described
+
+
+def _path_names(rule: str) -> list[tuple[str, str]]:
+    """(name, converter) of each path variable; converters other than int are strings."""
     names = []
     for part in rule.split("<")[1:]:
-        names.append(part.split(">")[0].split(":")[-1])
+        converter, _, name = part.split(">")[0].rpartition(":")
+        names.append((name, "int" if converter == "int" else "string"))
     return names
 
 
