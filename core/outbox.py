@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Index, String, Text, event, inspect, select
+from sqlalchemy import Index, String, Table, Text, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from core import runtime
@@ -84,8 +85,33 @@ def add(
     return item
 
 
+def add_many(session: Session, items: list[tuple[str, str, dict[str, Any], str]]) -> int:
+    """Record many outbound effects `(kind, key, payload, queue)` in one INSERT; returns how
+    many were new. Keys seen before are skipped, as `add` does."""
+    if not items:
+        return 0
+    now = utcnow()
+    table = cast(Table, OutboxItem.__table__)
+    upsert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+              else sqlite.insert)
+    rows = session.execute(
+        upsert(table).values([
+            dict(kind=kind, key=key, queue=queue, payload=payload, status=PENDING, attempts=0,
+                 created_at=now, next_attempt_at=now, done_at=None, last_error=None)
+            for kind, key, payload, queue in items])
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.id, table.c.queue)
+    ).all()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    new = session.info.setdefault("outbox_new_ids", [])
+    new.extend((transaction, item_id, queue) for item_id, queue in rows)
+    return len(rows)
+
+
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed_items(session: Session) -> None:
+    for _transaction, item_id, queue in session.info.pop("outbox_new_ids", []):
+        enqueue_quietly(dispatch, item_id, queue=queue, job_id=f"outbox-{item_id}")
     for item in session.info.pop("outbox_new", []):
         state = inspect(item)
         # An item added inside a savepoint that was rolled back has left the session.
@@ -100,6 +126,20 @@ def _forget_rolled_back_items(session: Session, previous: SessionTransaction) ->
     # loses just its own, which `_enqueue_committed_items` finds out of the session.
     if previous.parent is None:
         session.info.pop("outbox_new", None)
+        session.info.pop("outbox_new_ids", None)
+        return
+    kept = [(transaction, item_id, queue)
+            for transaction, item_id, queue in session.info.get("outbox_new_ids", [])
+            if not _within(transaction, previous)]
+    session.info["outbox_new_ids"] = kept
+
+
+def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def backoff(attempts: int) -> timedelta:

@@ -25,6 +25,8 @@ PERIODIC = (
     Periodic("payments.sweeps.run_sweeps", "payments", interval=60),
     Periodic("lending.jobs.run_daily", "default", cron="5 0 * * *"),
     Periodic("messaging.reminders.run_reminders", "sms", cron="*/30 * * * *"),
+    # Hourly; it sends only once a day, after lending.digest.DIGEST_HOUR local time.
+    Periodic("lending.digest.send_lender_digests", "sms", cron="7 * * * *"),
     # Repayments make lenders' money idle again: place it every few minutes.
     Periodic("lending.autolend.autolend_job", "default", interval=300),
     # Chama rounds that ended, last month's savings interest and saving raises (idempotent).

@@ -42,6 +42,10 @@ OPEN_STATUSES = (PENDING_REVIEW, APPROVED, FUNDRAISING, FUNDED, DISBURSING, ACTI
 """A loan in one of these counts against the member's active loans and credit limit."""
 REPAYABLE_STATUSES = (ACTIVE, DEFAULTED)
 
+# How a lender hears of repayments (Member.repayment_sms).
+DIGEST, EACH = "digest", "each"
+REPAYMENT_SMS_CHOICES = (DIGEST, EACH)
+
 # Member statuses.
 PENDING_VERIFICATION, MEMBER_ACTIVE, SUSPENDED = "pending_verification", "active", "suspended"
 MEMBER_REJECTED = "rejected"
@@ -91,6 +95,8 @@ class Member(Base):
     pin_locked_until: Mapped[datetime | None]
     consent_at: Mapped[datetime | None]
     reminders_enabled: Mapped[bool] = mapped_column(default=True)
+    # How a lender hears of repayments: one daily digest, or an SMS for each (opt-in).
+    repayment_sms: Mapped[str] = mapped_column(String(10), default="digest")
     credit_limit: Mapped[MinorUnits] = mapped_column(default=0)
     field_partner_id: Mapped[int | None] = mapped_column(
         ForeignId, ForeignKey("field_partners.id"), index=True
@@ -332,6 +338,30 @@ class Repayment(Base):
     created_at: Mapped[Timestamp] = mapped_column(default=utcnow)
 
     journal_entry: Mapped[JournalEntry | None] = relationship()
+
+
+class LenderCredit(Base):
+    """One lender's share of one repayment, and the wallet balance that repayment left.
+
+    Written with the repayment; the lender's SMS (one per repayment, or the daily
+    digest) is rendered from these rows, so each line shows its own balance.
+    """
+
+    __tablename__ = "lender_credits"
+    __table_args__ = (
+        UniqueConstraint("repayment_id", "lender_id"),
+        Index("ix_lender_credits_unsent", "notified_at", "received_at"),
+    )
+
+    id: Mapped[intpk]
+    repayment_id: Mapped[int] = mapped_column(ForeignId, ForeignKey("repayments.id"))
+    lender_id: Mapped[int] = mapped_column(ForeignId, ForeignKey("members.id"), index=True)
+    loan_reference: Mapped[str] = mapped_column(String(12))
+    amount: Mapped[MinorUnits]
+    balance_after: Mapped[MinorUnits]
+    currency: Mapped[str] = mapped_column(String(3))
+    received_at: Mapped[Timestamp]
+    notified_at: Mapped[datetime | None]
 
 
 class LimitChange(Base):

@@ -14,7 +14,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from ledger import LedgerError
-from lending import lenders
+from lending import digest, lenders
 from lending.errors import LendingError
 from lending.models import Member
 from menus.lender_ports import (
@@ -96,6 +96,14 @@ class DomainLenderServices:
         with self._unit():
             lenders.withdraw(self.session, lender_id=member_id, phone=phone, amount=amount,
                              idempotency_key=idempotency_key)
+
+    def repayment_sms(self, member_id: int) -> str:
+        member = self.session.get(Member, member_id)
+        return member.repayment_sms if member is not None else "digest"
+
+    def set_repayment_sms(self, member_id: int, choice: str) -> None:
+        with self._unit():
+            digest.set_repayment_sms(self.session, member_id, choice)
 
     # --- plumbing ----------------------------------------------------------------------
 

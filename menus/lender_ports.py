@@ -114,6 +114,14 @@ class LenderServices(Protocol):
         """Pay wallet money out to M-Pesa (held at once), within the daily limit."""
         ...
 
+    def repayment_sms(self, member_id: int) -> str:
+        """How the lender hears of repayments: "digest" (one SMS a day) or "each"."""
+        ...
+
+    def set_repayment_sms(self, member_id: int, choice: str) -> None:
+        """Choose "digest" or "each"."""
+        ...
+
 
 @runtime_checkable
 class ProvidesLenderServices(Protocol):

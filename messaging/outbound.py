@@ -7,10 +7,13 @@ of the whole messaging package are registered here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import outbox, runtime
@@ -27,7 +30,7 @@ from messaging.models import (
     SUPPRESSED,
     SmsMessage,
 )
-from messaging.optouts import is_opted_out
+from messaging.optouts import is_opted_out, opted_out_among
 from messaging.ports import member_lookup
 from messaging.reports import apply_stored_reports
 from messaging.senders import SendResult, cost_minor, sender_for
@@ -96,6 +99,65 @@ def queue_sms(
         outbox.add(session, SEND_KIND, outbox_key(key), {"key": key}, queue="sms",
                    not_before=not_before)
     return message
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A rendered SMS ready to queue (see `prepare` and `queue_many`)."""
+
+    to_phone: str
+    template: str
+    language: str
+    body: str
+    key: str
+    category: str = "transactional"
+
+
+def prepare(to_phone: str, template: str, language: str, params: dict[str, Any], key: str,
+            category: str = "transactional") -> Outgoing | None:
+    """Render one SMS for `queue_many`; None (and a log line) for a number we cannot reach."""
+    settings = runtime.current().settings
+    try:
+        phone = normalize_phone(to_phone, settings.default_region)
+    except InvalidPhoneNumber:
+        logger.warning("sms %s not queued: bad number %s", template, mask_phone(to_phone))
+        return None
+    language = language_or_default(language)
+    body = render(template, language, **{**house_params(settings), **params})
+    return Outgoing(phone, template, language, body, key, category)
+
+
+def queue_many(session: Session, messages: Sequence[Outgoing | None]) -> int:
+    """Record rendered SMS and their outbox items: three statements however many there are.
+
+    What `queue_sms` does for one message (opt-outs suppress all but legal notices,
+    a key is queued once) for a batch: one opt-out query, one INSERT of the
+    messages, one of their outbox items. Returns how many were queued to send.
+    """
+    wanted = [m for m in messages if m is not None]
+    if not wanted:
+        return 0
+    for message in wanted:
+        if message.category not in CATEGORIES:
+            raise ValueError(f"unknown SMS category {message.category!r}")
+    opted_out = opted_out_among(session, (m.to_phone for m in wanted if m.category != LEGAL))
+    now = utcnow()
+    table = cast(Table, SmsMessage.__table__)
+    upsert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+              else sqlite.insert)
+    inserted = session.execute(
+        upsert(table).values([dict(
+            idempotency_key=m.key, to_phone=m.to_phone, body=m.body, language=m.language,
+            template=m.template, category=m.category,
+            status=SUPPRESSED if m.to_phone in opted_out and m.category != LEGAL else QUEUED,
+            segments=segments(m.body), retry_count=0, created_at=now,
+        ) for m in wanted])
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(table.c.idempotency_key, table.c.status)
+    ).all()
+    queued = [key for key, status in inserted if status == QUEUED]
+    return outbox.add_many(session, [(SEND_KIND, outbox_key(key), {"key": key}, "sms")
+                                     for key in queued])
 
 
 def notify_member(

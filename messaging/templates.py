@@ -181,6 +181,16 @@ TEMPLATES: dict[str, Template] = {
         _t("lender_repayment_received",
            "You received {amount} from loan {reference}. Your available balance is "
            "{balance}.", audience=LENDER, reference=REFERENCE, amount=MONEY, balance=MONEY),
+        # The daily digest of repayments: a head, a line per repayment (with the balance it
+        # left), "and n more" when the lines would not fit, and the total.
+        _t("lender_digest_head", "Mkopo repayments to your wallet, {date}:", audience=LENDER,
+           date=DATE),
+        _t("lender_digest_line", "{reference} +{amount}, balance {balance}", audience=LENDER,
+           reference=REFERENCE, amount=MONEY, balance=MONEY),
+        _t("lender_digest_more", "...and {count} more", audience=LENDER, count=COUNT),
+        _t("lender_digest_total",
+           "Total {amount} from {count} repayments. Available balance after them: {balance}.",
+           audience=LENDER, amount=MONEY, count=COUNT, balance=MONEY),
     )
 }
 

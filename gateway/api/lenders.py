@@ -15,9 +15,9 @@ from flask import jsonify, request
 from gateway.api import ApiError, bp, choice_arg, endpoint, int_arg, json_body, page_args, query
 from gateway.auth import current_caller
 from gateway.database import get_session
-from lending import autolend, impact, lenders
+from lending import autolend, digest, impact, lenders
 from lending.errors import LendingError
-from lending.models import LoanFunding, Member
+from lending.models import REPAYMENT_SMS_CHOICES, LoanFunding, Member
 
 assert bp  # the routes below register on the API blueprint
 
@@ -285,3 +285,36 @@ def lenders_put_autolend(lender_id: int):
     if row.enabled:
         autolend.enqueue_autolend(lender_id=lender_id)
     return jsonify(autolend.settings_json(lender_id, row))
+
+
+# --- repayment SMS -----------------------------------------------------------------------
+
+NOTIFICATIONS_BODY = {"type": "object", "required": ["repayment_sms"], "properties": {
+    "repayment_sms": {"type": "string", "enum": ["digest", "each"],
+                      "description": "digest: one SMS a day (the default); each: one per "
+                                     "repayment"}}}
+
+
+@endpoint("/lenders/<int:lender_id>/notifications", "GET", summary="How repayments are told",
+          roles=LENDER_ROLES)
+def lenders_get_notifications(lender_id: int):
+    """Whether the lender gets a daily digest of repayments or an SMS for each."""
+    own_lender(lender_id)
+    member = lenders.get_lender(get_session(), lender_id)
+    return jsonify({"lender_id": lender_id, "repayment_sms": member.repayment_sms})
+
+
+@endpoint("/lenders/<int:lender_id>/notifications", "PUT", summary="Choose how repayments are told",
+          roles=LENDER_ROLES, body=NOTIFICATIONS_BODY)
+def lenders_put_notifications(lender_id: int):
+    """Choose a daily digest (`digest`) or an SMS for each repayment (`each`)."""
+    own_lender(lender_id)
+    choice = json_body().get("repayment_sms")
+    if choice not in REPAYMENT_SMS_CHOICES:
+        raise ApiError(400, "invalid_repayment_sms", "repayment_sms is digest or each",
+                       "repayment_sms")
+    session = get_session()
+    with refusals():
+        member = digest.set_repayment_sms(session, lender_id, choice)
+    session.commit()
+    return jsonify({"lender_id": lender_id, "repayment_sms": member.repayment_sms})

@@ -48,6 +48,12 @@ WITHDRAW_ASK = N_("Withdraw how much to M-Pesa, in KES? Up to {amount}.")
 WITHDRAW_CONFIRM = N_("Withdraw {amount} to your M-Pesa?")
 WITHDRAW_SENT = N_("{amount} is on its way to your M-Pesa.")
 NOTHING_TO_WITHDRAW = N_("There is nothing you can withdraw now.")
+REPAYMENT_SMS_LABELS = {
+    "digest": N_("One SMS a day"),
+    "each": N_("An SMS for each repayment"),
+}
+REPAYMENT_SMS_NOW = N_("Repayment SMS now: {current}")
+REPAYMENT_SMS_SAVED = N_("Your choice is saved.")
 TERMS = {"weekly": N_("{n}wk"), "fortnightly": N_("{n}x2wk"), "monthly": N_("{n}mo")}
 REFUSALS = {
     "insufficient_funds": N_("Your wallet does not hold enough. Please top up first."),
@@ -256,6 +262,23 @@ def withdraw(ctx: Ctx) -> Finish:
     return Finish(ctx.t(WITHDRAW_SENT, amount=ctx.money(amount)))
 
 
+# --- how repayments are told ----------------------------------------------------------
+
+
+def repayment_sms_title(ctx: Ctx) -> str:
+    current = port(ctx).repayment_sms(ctx.member_id)
+    return ctx.t(REPAYMENT_SMS_NOW, current=ctx.t(REPAYMENT_SMS_LABELS.get(
+        current, REPAYMENT_SMS_LABELS["digest"])))
+
+
+def save_repayment_sms(ctx: Ctx) -> Finish:
+    try:
+        port(ctx).set_repayment_sms(ctx.member_id, str(ctx.data["repayment_sms"]))
+    except LenderRefused as exc:
+        return refused(ctx, exc)
+    return Finish(ctx.t(REPAYMENT_SMS_SAVED))
+
+
 def _amount(field: str) -> Callable[[Ctx], dict[str, object]]:
     return lambda ctx: {"amount": ctx.money(int(ctx.data[field]))}
 
@@ -270,6 +293,7 @@ NODES = (
         Choice(N_("Lend to a borrower"), "lend.browse"),
         Choice(N_("My portfolio"), "lend.portfolio"),
         Choice(N_("Withdraw to M-Pesa"), "lend.withdraw"),
+        Choice(N_("Repayment SMS"), "lend.news"),
     )),
     Menu("lend.wallet", wallet_text, private=True),
     Ask("lend.deposit", DEPOSIT_ASK, "amount", shillings(100, 15_000_000),
@@ -298,4 +322,8 @@ NODES = (
                                 Choice(N_("Cancel"), "lend.menu"))),
     Pin("lend.withdraw.sign", goto="lend.withdraw.do", always=True, private=True),
     Do("lend.withdraw.do", withdraw, private=True),
+    Menu("lend.news", repayment_sms_title, private=True, choices=tuple(
+        Choice(label, "lend.news.save", sets=(("repayment_sms", choice),))
+        for choice, label in REPAYMENT_SMS_LABELS.items())),
+    Do("lend.news.save", save_repayment_sms, private=True),
 )
