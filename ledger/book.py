@@ -20,13 +20,27 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, column, func, insert, select, update, values
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    text,
+    update,
+    values,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from core.clock import utcnow
-from core.db import insert_once
+from core.db import UTCDateTime, insert_once
 from ledger.chart import AccountSpec, normal_balance
 from ledger.models import Account, JournalEntry, Posting
 
@@ -218,6 +232,175 @@ def reverse(session: Session, entry: JournalEntry, *, key: str | None = None,
 
 def _spec_of(account: Account) -> AccountSpec:
     return AccountSpec(account.code, account.kind, account.name, account.no_overdraft)
+
+
+# --- posting without ORM objects (the repayment path) ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An account as plain values; `balance` is the signed running balance (None: derived)."""
+
+    id: int
+    code: str
+    kind: str
+    currency: str
+    no_overdraft: bool
+    balance: int | None
+
+    @property
+    def normal_balance(self) -> int:
+        return normal_balance(self.kind, self.balance or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What `post_entry` wrote: the entry's id (None: the key was posted before, nothing
+    written) and the normal balance each running-balance account was left with."""
+
+    entry_id: int | None
+    balances: dict[str, int]
+
+
+_ACCOUNT_COLUMNS = (Account.id, Account.code, Account.kind, Account.currency,
+                    Account.no_overdraft, Account.balance)
+
+
+def accounts(session: Session, specs: Iterable[AccountSpec], currency: str
+             ) -> dict[str, AccountRow]:
+    """The accounts for `specs` by code, as plain rows, in one query; missing ones are made."""
+    wanted = {spec.code: spec for spec in specs}
+    found = {row.code: AccountRow(*row) for row in session.connection().execute(
+        select(*_ACCOUNT_COLUMNS).where(Account.code.in_(list(wanted))))}
+    for code in wanted.keys() - found.keys():
+        made = _create_account(session, wanted[code], currency)
+        found[code] = AccountRow(made.id, made.code, made.kind, made.currency,
+                                 made.no_overdraft, made.balance)
+    return found
+
+
+def post_entry(
+    session: Session,
+    key: str,
+    kind: str,
+    legs: Sequence[tuple[AccountSpec, int]],
+    *,
+    currency: str = "KES",
+    description: str = "",
+    loan_id: int | None = None,
+    member_id: int | None = None,
+    meta: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    known: Mapping[str, AccountRow] | None = None,
+) -> Posted:
+    """`post` for hot paths: plain values in and out, two statements on PostgreSQL.
+
+    The same rules as `post` (balanced, netted, no overdraft, one entry per key),
+    but a key posted before is reported (`entry_id` None) rather than compared:
+    the caller owns what a repeat means. `known` are accounts the caller already
+    read with `accounts` (their running balances are not trusted, only their ids).
+    """
+    netted = _net(legs)
+    if sum(netted.values()) != 0:
+        raise Unbalanced(f"{kind} {key}: postings sum to {sum(netted.values())}")
+    if not netted:
+        raise LedgerError(f"{kind} {key}: nothing to post")
+    rows = {code: row for code, row in (known or {}).items()}
+    missing = [spec for spec in netted if spec.code not in rows]
+    if missing:
+        rows.update(accounts(session, missing, currency))
+    legs_by_id = {rows[spec.code].id: amount for spec, amount in netted.items()}
+    for spec in netted:
+        if rows[spec.code].currency != currency:
+            raise LedgerError(f"{spec.code} is in {rows[spec.code].currency}, not {currency}")
+    now = utcnow()
+    entry = dict(key=key, kind=kind, description=description[:300], loan_id=loan_id,
+                 member_id=member_id, meta=dict(meta or {}), reverses_id=None,
+                 occurred_at=occurred_at or now, created_at=now)
+    if session.get_bind().dialect.name == "postgresql":
+        entry_id = _insert_entry_and_postings(session, entry, legs_by_id, currency)
+    else:
+        entry_id = _insert_entry_then_postings(session, entry, legs_by_id, currency)
+    if entry_id is None:
+        return Posted(None, {})
+    running = {row.id: netted_amount for spec, netted_amount in netted.items()
+               if (row := rows[spec.code]).no_overdraft}
+    by_id = {row.id: row for row in rows.values()}
+    balances: dict[str, int] = {}
+    if running:
+        for account_id, signed in _move_balances_by_id(session, running).items():
+            row = by_id[account_id]
+            balances[row.code] = normal_balance(row.kind, signed)
+            if balances[row.code] < 0:
+                raise InsufficientFunds(row.code)
+            cached = session.identity_map.get(identity_key(Account, account_id))
+            if cached is not None:
+                session.expire(cached, ["balance"])
+    return Posted(entry_id, balances)
+
+
+_ENTRY_AND_POSTINGS = text("""
+WITH entry AS (
+    INSERT INTO journal_entries (key, kind, description, loan_id, member_id, meta,
+                                 occurred_at, created_at)
+    VALUES (:key, :kind, :description, :loan_id, :member_id, :meta, :occurred_at, :created_at)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id
+), postings AS (
+    INSERT INTO ledger_postings (entry_id, account_id, amount, currency)
+    SELECT entry.id, leg.account_id, leg.amount, :currency
+    FROM entry, unnest(CAST(:account_ids AS BIGINT[]), CAST(:amounts AS BIGINT[]))
+         AS leg(account_id, amount)
+)
+SELECT id FROM entry
+""").bindparams(bindparam("meta", type_=JSON()), bindparam("occurred_at", type_=UTCDateTime()),
+                bindparam("created_at", type_=UTCDateTime()))
+
+_MOVE_BALANCES = text("""
+WITH locked AS MATERIALIZED (
+    SELECT id FROM ledger_accounts WHERE id = ANY(CAST(:ids AS BIGINT[])) ORDER BY id FOR UPDATE
+)
+UPDATE ledger_accounts SET balance = ledger_accounts.balance + change.delta
+FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS change(id, delta)
+WHERE ledger_accounts.id = change.id AND ledger_accounts.id IN (SELECT id FROM locked)
+RETURNING ledger_accounts.id, ledger_accounts.balance
+""")
+
+
+def _insert_entry_and_postings(session: Session, entry: dict[str, Any],
+                               legs: Mapping[int, int], currency: str) -> int | None:
+    """PostgreSQL: the entry and its postings in one statement (none if the key exists)."""
+    params = {k: v for k, v in entry.items() if k != "reverses_id"}
+    return session.connection().execute(_ENTRY_AND_POSTINGS, {
+        **params, "currency": currency, "account_ids": list(legs),
+        "amounts": list(legs.values())}).scalar()
+
+
+def _insert_entry_then_postings(session: Session, entry: dict[str, Any],
+                                legs: Mapping[int, int], currency: str) -> int | None:
+    upsert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    table = cast(Table, JournalEntry.__table__)
+    conn = session.connection()
+    entry_id = conn.execute(upsert(table).values(entry)
+                            .on_conflict_do_nothing(index_elements=["key"])
+                            .returning(table.c.id)).scalar()
+    if entry_id is not None:
+        conn.execute(insert(Posting), [
+            dict(entry_id=entry_id, account_id=account_id, amount=amount, currency=currency)
+            for account_id, amount in legs.items()])
+    return entry_id
+
+
+def _move_balances_by_id(session: Session, deltas: Mapping[int, int]) -> dict[int, int]:
+    """Add each delta to its account's running balance (rows locked in id order)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return {account_id: _add_to_balance(session, account_id, amount)
+                for account_id, amount in sorted(deltas.items())}
+    ordered = sorted(deltas.items())
+    rows = session.connection().execute(_MOVE_BALANCES, {
+        "ids": [account_id for account_id, _ in ordered],
+        "deltas": [amount for _, amount in ordered]}).all()
+    return {account_id: _running(balance) for account_id, balance in rows}
 
 
 # --- reading -------------------------------------------------------------------

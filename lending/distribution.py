@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Protocol, TypeVar
 
 from core.money import allocate, round_half_even
 from lending.models import LoanFunding
+
+S = TypeVar("S", bound="Stake")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +56,28 @@ def platform_interest(interest: int, share_percent: Decimal) -> int:
     return round_half_even(Decimal(interest) * share_percent / 100)
 
 
-def live_stakes(stakes: Sequence[LoanFunding]) -> list[LoanFunding]:
+class Stake(Protocol):
+    """What a split reads of a stake: a `LoanFunding`, or the same fields as plain values."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def lender_id(self) -> int: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def refunded_at(self) -> datetime | None: ...
+    @property
+    def principal_outstanding(self) -> int: ...
+
+
+def live_stakes(stakes: Sequence[S]) -> list[S]:
     """Stakes that still stand behind the loan (not refunded), oldest first."""
     return sorted((s for s in stakes if s.refunded_at is None), key=lambda s: s.id)
 
 
 def distribute(
-    stakes: Sequence[LoanFunding], interest: int, principal: int, share_percent: Decimal
+    stakes: Sequence[Stake], interest: int, principal: int, share_percent: Decimal
 ) -> Distribution:
     """Split collected interest and principal between the platform and the stakes."""
     live = live_stakes(stakes)

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from lending.disclosure import Quote
 from lending.models import Loan, LoanInstallment
 from lending.schedule import Installment
+
+
+class _Owing(Protocol):
+    """An installment as `next_due_after_credit` reads it (ORM row or plain values)."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def outstanding(self) -> int: ...
 
 
 def store_quote(session: Session, loan: Loan, offer: Quote) -> None:
@@ -70,6 +82,26 @@ def next_due(loan: Loan, today: date) -> tuple[date, int] | None:
     first = owing[0].due_date
     cutoff = first if first > today else today  # not late: just the next installment
     return first, sum(row.outstanding for row in owing if row.due_date <= cutoff)
+
+
+def next_due_after_credit(rows: Sequence[_Owing], today: date, credit: int
+                          ) -> tuple[date, int] | None:
+    """The next due date and what is owed by then, once `credit` covers installments in order.
+
+    Rows are installments (due order); with no credit this is `lending.loans.next_due`.
+    """
+    left, owing = credit, []
+    for row in sorted(rows, key=lambda r: (r.due_date, r.number)):
+        owed = row.outstanding
+        take = min(left, owed)
+        left -= take
+        if owed - take > 0:
+            owing.append((row.due_date, owed - take))
+    if not owing:
+        return None
+    first = owing[0][0]
+    cutoff = first if first > today else today  # not late: just the next installment
+    return first, sum(owed for due, owed in owing if due <= cutoff)
 
 
 def days_past_due(loan: Loan, today: date) -> int:

@@ -1,7 +1,7 @@
 """The SMS a lending event sends, recorded in the same transaction as the event.
 
-A repayment records one outbox item instead, and its messages are written by a
-job right after the money commits (see `repayment_recorded`).
+A repayment renders its receipt and its lenders' credits from the values it
+already holds and writes them in a few statements (see `repayment_messages`).
 
 Each message goes only to the member it concerns (amounts owed never reach
 anyone else) and is keyed by the event, so replaying an event never sends twice.
@@ -9,17 +9,20 @@ anyone else) and is keyed by the event, so replaying an event never sends twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import partial
 
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 import ledger
-from core import outbox
+from core.clock import utcnow
 from core.money import Money
 from core.outbox import OutboxItem, handles
-from lending.models import Loan, LoanFunding, Member, Repayment
-from messaging.outbound import queue_sms
+from lending.models import LenderCredit, Loan, LoanFunding, Member, Repayment
+from messaging.outbound import Outgoing, prepare, queue_many, queue_sms
 
 
 def _money(amount: int, loan: Loan | None = None) -> Money:
@@ -83,44 +86,91 @@ def loan_disbursed(session: Session, loan: Loan, installment: int, first_due: da
     )
 
 
-REPAYMENT_MESSAGES = "lending.repayment_sms"
+@dataclass(frozen=True, slots=True)
+class RepaymentNews:
+    """What a repayment's borrower is told, as the payment left things."""
+
+    repayment_id: int
+    loan_id: int
+    borrower_id: int
+    reference: str
+    currency: str
+    borrower_phone: str
+    borrower_language: str
+    borrower_first_name: str
+    amount: int
+    overpayment: int
+    repaid: bool
+    balance: int  # outstanding, net of credit she still holds
+    next_due: tuple[date, int] | None  # net of that credit
+    at: datetime
 
 
-def repayment_recorded(
-    session: Session, loan: Loan, repayment: Repayment, next_due: tuple[date, int] | None,
-    lender_totals: dict[int, int],
-) -> None:
-    """Queue the borrower's receipt and each lender's credit, to be written after commit.
+@dataclass(frozen=True, slots=True)
+class LenderNews:
+    """One lender's share of a repayment and the wallet balance it left."""
 
-    A repayment is a money transaction that locks its loan: writing one SMS for
-    the borrower and one per lender inside it (each looked up, rendered, checked
-    against opt-outs and queued) would keep it open for several times longer
-    than the money takes. So the transaction records one outbox item, with what
-    was true at that moment (which message, the balance and next due date this
-    payment left, each lender's share); a job writes the messages from it, once.
+    lender_id: int
+    phone: str
+    language: str
+    each: bool  # the lender asked for an SMS per repayment (else: the daily digest)
+    amount: int
+    balance_after: int
+
+
+def repayment_messages(session: Session, news: RepaymentNews,
+                       lenders: Sequence[LenderNews]) -> None:
+    """Queue the borrower's receipt and record each lender's credit, in the payment's transaction.
+
+    Lenders hear of a repayment in the daily digest (`lending.digest`) unless they
+    asked for an SMS each; either way their line shows the balance this payment left.
+    Rendered here and written in a few statements (`queue_many`), so the money's
+    transaction stays short and no job has to look anything up again.
     """
-    receipt = None
-    if loan.status == "repaid":
-        message = "loan_repaid"
-    elif repayment.overpayment >= 100:  # a few cents over (M-Pesa moves whole shillings)
-        message = "overpayment"
-    elif next_due is not None:
-        from lending.queries import balance_summary  # queries reads the ledger, as we do
+    money = partial(Money, currency=news.currency)
+    key = f"repayment:{news.repayment_id}"
+    messages = [_receipt(session, news, money, key)]
+    if lenders:
+        now = utcnow()
+        session.execute(insert(LenderCredit), [dict(
+            repayment_id=news.repayment_id, lender_id=lender.lender_id,
+            loan_reference=news.reference, amount=lender.amount,
+            balance_after=lender.balance_after, currency=news.currency,
+            received_at=news.at, notified_at=now if lender.each else None,
+        ) for lender in lenders])
+        messages += [
+            prepare(lender.phone, "lender_repayment_received", lender.language,
+                    {"reference": news.reference, "amount": money(lender.amount),
+                     "balance": money(lender.balance_after)},
+                    key=f"lender-repaid:{news.repayment_id}:{lender.lender_id}")
+            for lender in lenders if lender.each]
+    queue_many(session, messages)
 
-        message = "repayment_receipt"
-        # The balance as this payment left it: the job may run after the next payment.
-        owed = balance_summary(session, loan.borrower_id, loan)
-        receipt = {"balance": owed.outstanding, "next_amount": owed.next_due_amount,
-                   "next_date": (owed.next_due_date or next_due[0]).isoformat()}
+
+def _receipt(session: Session, news: RepaymentNews, money: Callable[[int], Money],
+             key: str) -> Outgoing | None:
+    """The borrower's one message about this payment, or None when there is nothing to say."""
+    params: dict[str, object] = {"first_name": news.borrower_first_name,
+                                 "reference": news.reference}
+    if news.repaid:
+        limit = session.scalar(select(Member.credit_limit).where(Member.id == news.borrower_id))
+        template, params["credit_limit"] = "loan_repaid", money(limit or 0)
+    elif news.overpayment >= 100:  # a few cents over (M-Pesa moves whole shillings): no news
+        template = "overpayment"
+        params.update(amount=money(news.amount), excess=money(news.overpayment))
+    elif news.next_due is not None:
+        template = "repayment_receipt"
+        params.update(amount=money(news.amount), balance=money(news.balance),
+                      next_amount=money(news.next_due[1]), next_date=news.next_due[0])
     else:
-        message = None
-    outbox.add(session, REPAYMENT_MESSAGES, f"repayment-sms:{repayment.id}", {
-        "repayment_id": repayment.id,
-        "message": message,
-        "receipt": receipt,
-        "lenders": {str(lender): share for lender, share in sorted(lender_totals.items())
-                    if share > 0},
-    }, queue="sms")
+        return None
+    return prepare(news.borrower_phone, template, news.borrower_language, params,
+                   key=f"{key}:{news.loan_id}")
+
+
+REPAYMENT_MESSAGES = "lending.repayment_sms"
+"""Outbox items of this kind were how repayments queued their SMS before they were written
+with the payment; the handler stays so that items queued before an upgrade still go out."""
 
 
 @handles(REPAYMENT_MESSAGES)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, lazyload
 
 import ledger
 from lending.errors import LendingError
-from lending.loans import days_past_due, next_due, outstanding_balance
+from lending.loans import days_past_due, next_due_after_credit, outstanding_balance
 from lending.localtime import local_date, today
 from lending.models import (
     APPROVED,
@@ -107,15 +107,15 @@ def balance_summary(session: Session, member_id: int, loan: Loan | None = None) 
         return BalanceSummary("none", None, 0, None, 0, member.credit_limit, 0)
     day = today()
     repayable = loan.status in REPAYABLE_STATUSES
-    due = next_due(loan, day) if repayable else None
-    # Credit held for her (cents over a whole-shilling payment, or an overpayment) is
-    # spent on her next installment, so what she still has to pay is net of it.
+    # Credit held for her (cents over a whole-shilling payment, or an overpayment) pays
+    # her next installments in order, so what she still has to pay, and when, is net of it.
     held = ledger.balance(session, ledger.borrower_credit(member_id)) if repayable else 0
+    due = next_due_after_credit(loan.installments, day, held) if repayable else None
     return BalanceSummary(
         status=loan.status, reference=loan.reference,
         outstanding=max(outstanding_balance(loan) - held, 0) if repayable else 0,
         next_due_date=due[0] if due else None,
-        next_due_amount=max(due[1] - held, 0) if due else 0,
+        next_due_amount=due[1] if due else 0,
         credit_limit=member.credit_limit,
         days_past_due=days_past_due(loan, day) if repayable else 0, currency=loan.currency,
     )

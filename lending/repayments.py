@@ -19,13 +19,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 import ledger
 from core.clock import as_utc, utcnow
+from core.db import insert_once
 from ledger import (
     FEE_INCOME,
     INTEREST_INCOME,
@@ -40,12 +43,24 @@ from ledger import (
     loan_principal,
 )
 from lending import notifications
-from lending.distribution import Distribution, credit_stakes, distribute
+from lending.distribution import Distribution, distribute
 from lending.errors import LendingError
 from lending.lifecycle import lock_loan, transition
-from lending.loans import days_past_due, next_due, outstanding_balance
+from lending.loans import days_past_due, next_due_after_credit, outstanding_balance
 from lending.localtime import local_date
-from lending.models import ACTIVE, DEFAULTED, REPAID, REPAYABLE_STATUSES, Loan, Repayment
+from lending.models import (
+    ACTIVE,
+    DEFAULTED,
+    EACH,
+    REPAID,
+    REPAYABLE_STATUSES,
+    Loan,
+    LoanFunding,
+    LoanInstallment,
+    Member,
+    Product,
+    Repayment,
+)
 from lending.protection import on_loan_repaid
 from messaging.reminders import cancel_reminders
 
@@ -167,34 +182,69 @@ def record_repayment(
     receipt: str | None = None, received_at: datetime | None = None,
     from_account: AccountSpec = MOBILE_MONEY_FLOAT,
 ) -> RepaymentResult:
-    """Apply a payment to a loan exactly once per key, and pay its lenders their share."""
+    """Apply a payment to a loan exactly once per key, and pay its lenders their share.
+
+    Credit the borrower already holds is spent with the payment on what is due now
+    and the current installment, so the next due she is told is the real next one.
+    A refusal (`LendingError`) is raised before anything is written. The hot path
+    reads and writes plain rows (no ORM objects); `docs/payments.md` lists its
+    statements.
+    """
     _check_input(amount, key, source)
-    existing = _by_key(session, key)
-    if existing is not None:
-        return _replay(existing, loan_id, amount)
-    loan = lock_loan(session, loan_id)
-    existing = _by_key(session, key)  # a twin may have committed while we waited
-    if existing is not None:
-        return _replay(existing, loan_id, amount)
+    session.flush()  # Core statements below must see what the caller changed
+    loan = _lock(session, loan_id)
     if loan.status not in REPAYABLE_STATUSES:
+        existing = _by_key(session, key)
+        if existing is not None:
+            return _replay(existing, loan_id, amount)
         raise LendingError("not_repayable", f"loan {loan.reference} is {loan.status}")
     at = as_utc(received_at or utcnow())
-    allocation = allocate_payment(
-        owed_on(loan), amount, local_date(at), prepay=loan.product.overpayment == "prepay"
-    )
-    split = distribute(loan.fundings, allocation.interest, allocation.principal,
-                       loan.product.platform_share)
-    entry = _post(session, loan, key, amount, allocation, split, from_account, receipt, source, at)
-    paid_off = _apply(loan, allocation, at)
-    credit_stakes(loan.fundings, split)
-    repaid = _after_payment(session, loan, local_date(at))
-    result = _store(session, loan, key, amount, source, receipt, at, allocation, split,
-                    entry.id, repaid)
+    day = local_date(at)
+    rows = _installments(session, loan_id)
+    stakes = _stakes(session, loan_id)
+    credit_account = borrower_credit(loan.borrower_id)
+    known = ledger.accounts(session, _specs(loan, stakes, from_account), loan.currency)
+    spending_credit = from_account.code == credit_account.code  # the daily job's repayments
+    held = 0 if spending_credit else known[credit_account.code].normal_balance
+    allocation = allocate_payment(_owed(rows), amount + held, day,
+                                  prepay=loan.overpayment == "prepay")
+    credit_moved = allocation.overpayment - held  # < 0: held credit spent with this payment
+    kept = Allocation(allocation.lines, max(credit_moved, 0))
+    split = distribute(stakes, allocation.interest, allocation.principal, loan.platform_share)
+    posted = _post(session, loan, key, amount, kept, credit_moved, split, from_account, receipt,
+                   source, at, known)
+    if posted.entry_id is None:  # this key was applied before (a repeated callback)
+        existing = _by_key(session, key)
+        if existing is None:
+            raise LendingError("key_conflict", "this key was used for another payment")
+        return _replay(existing, loan_id, amount)
+    paid_off = _apply_rows(session, rows, allocation, at)
+    _credit_stakes(session, stakes, split)
+    balance = sum(row.outstanding for row in rows)
+    held_after = posted.balances.get(credit_account.code,
+                                     known[credit_account.code].normal_balance)
+    due = next_due_after_credit(rows, day, 0)
+    repaid = balance == 0
+    if repaid or loan.status == DEFAULTED:
+        repaid = _after_payment(session, lock_loan(session, loan_id), day)
+    repayment = _store(session, loan, key, amount, source, receipt, at, kept, split,
+                       posted.entry_id, balance, due, repaid, max(-credit_moved, 0))
     for installment_id in paid_off:  # no reminder may chase these now
         cancel_reminders(session, installment_id)
-    notifications.repayment_recorded(session, loan, result.repayment, result.next_due,
-                                     split.per_lender())
-    return result
+    notifications.repayment_messages(
+        session, notifications.RepaymentNews(
+            repayment_id=repayment.id, loan_id=loan.id, borrower_id=loan.borrower_id,
+            reference=loan.reference, currency=loan.currency,
+            borrower_phone=loan.phone, borrower_language=loan.language,
+            borrower_first_name=loan.first_name, amount=amount, overpayment=kept.overpayment,
+            repaid=repaid, balance=max(balance - held_after, 0),
+            next_due=next_due_after_credit(rows, day, held_after), at=at),
+        [notifications.LenderNews(
+            lender_id=stake.lender_id, phone=stake.phone, language=stake.language,
+            each=stake.repayment_sms == EACH, amount=share,
+            balance_after=posted.balances.get(lender_wallet(stake.lender_id).code, 0))
+         for stake, share in _lender_shares(stakes, split)])
+    return RepaymentResult(repayment, kept, balance, due, repaid, kept.overpayment)
 
 
 def _check_input(amount: int, key: str, source: str) -> None:
@@ -223,11 +273,134 @@ def _replay(repayment: Repayment, loan_id: int, amount: int) -> RepaymentResult:
     )
 
 
+# --- the loan as plain rows ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Loan:
+    id: int
+    reference: str
+    borrower_id: int
+    status: str
+    currency: str
+    overpayment: str
+    share_percent: str
+    phone: str
+    language: str
+    first_name: str
+
+    @property
+    def platform_share(self) -> Decimal:
+        return Decimal(self.share_percent)
+
+
+@dataclass(slots=True)
+class _Row:
+    """An installment as plain values (the fields `LoanInstallment` derives from)."""
+
+    id: int
+    number: int
+    due_date: date
+    principal: int
+    interest: int
+    principal_paid: int
+    interest_paid: int
+    penalty_charged: int
+    penalty_paid: int
+    paid_at: datetime | None
+
+    @property
+    def scheduled_due(self) -> int:
+        return self.principal - self.principal_paid + self.interest - self.interest_paid
+
+    @property
+    def outstanding(self) -> int:
+        return self.scheduled_due + self.penalty_charged - self.penalty_paid
+
+
+@dataclass(slots=True)
+class _Stake:
+    """A stake as plain values, with its lender's phone, language and SMS choice."""
+
+    id: int
+    lender_id: int
+    amount: int
+    principal_repaid: int
+    interest_earned: int
+    principal_lost: int
+    refunded_at: datetime | None
+    phone: str
+    language: str
+    repayment_sms: str
+
+    @property
+    def principal_outstanding(self) -> int:
+        if self.refunded_at is not None:
+            return 0
+        return self.amount - self.principal_repaid - self.principal_lost
+
+
+_INSTALLMENT_COLUMNS = (
+    LoanInstallment.id, LoanInstallment.number, LoanInstallment.due_date,
+    LoanInstallment.principal, LoanInstallment.interest, LoanInstallment.principal_paid,
+    LoanInstallment.interest_paid, LoanInstallment.penalty_charged,
+    LoanInstallment.penalty_paid, LoanInstallment.paid_at,
+)
+_STAKE_COLUMNS = (
+    LoanFunding.id, LoanFunding.lender_id, LoanFunding.amount, LoanFunding.principal_repaid,
+    LoanFunding.interest_earned, LoanFunding.principal_lost, LoanFunding.refunded_at,
+    Member.phone, Member.language, Member.repayment_sms,
+)
+
+
+def _lock(session: Session, loan_id: int) -> _Loan:
+    """The loan row, locked for the rest of the transaction, with what a repayment reads."""
+    query = (
+        select(Loan.id, Loan.reference, Loan.borrower_id, Loan.status, Loan.currency,
+               Product.overpayment, Product.platform_interest_share_percent, Member.phone,
+               Member.language, Member.first_name)
+        .join(Product, Product.id == Loan.product_id)
+        .join(Member, Member.id == Loan.borrower_id)
+        .where(Loan.id == loan_id))
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update(of=Loan)  # not the product row all its loans share
+    row = session.connection().execute(query).first()
+    if row is None:
+        raise LendingError("unknown_loan", f"no loan {loan_id}")
+    return _Loan(*tuple(row))
+
+
+def _installments(session: Session, loan_id: int) -> list[_Row]:
+    return [_Row(*tuple(row)) for row in session.connection().execute(
+        select(*_INSTALLMENT_COLUMNS).where(LoanInstallment.loan_id == loan_id)
+        .order_by(LoanInstallment.number))]
+
+
+def _stakes(session: Session, loan_id: int) -> list[_Stake]:
+    return [_Stake(*tuple(row)) for row in session.connection().execute(
+        select(*_STAKE_COLUMNS).join(Member, Member.id == LoanFunding.lender_id)
+        .where(LoanFunding.loan_id == loan_id).order_by(LoanFunding.id))]
+
+
+def _owed(rows: Sequence[_Row]) -> list[Owed]:
+    return [Owed(row.number, row.due_date, row.penalty_charged - row.penalty_paid, 0,
+                 row.interest - row.interest_paid, row.principal - row.principal_paid)
+            for row in rows if row.outstanding > 0]
+
+
+def _specs(loan: _Loan, stakes: Sequence[_Stake], from_account: AccountSpec
+           ) -> list[AccountSpec]:
+    return [from_account, loan_penalties(loan.id), FEE_INCOME, INTEREST_INCOME,
+            *(lender_wallet(stake.lender_id) for stake in stakes),
+            loan_participation(loan.id), loan_principal(loan.id),
+            borrower_credit(loan.borrower_id)]
+
+
 def _post(
-    session: Session, loan: Loan, key: str, amount: int, allocation: Allocation,
-    split: Distribution, from_account: AccountSpec, receipt: str | None, source: str,
-    at: datetime,
-) -> ledger.JournalEntry:
+    session: Session, loan: _Loan, key: str, amount: int, allocation: Allocation,
+    credit_moved: int, split: Distribution, from_account: AccountSpec, receipt: str | None,
+    source: str, at: datetime, known: dict[str, ledger.AccountRow],
+) -> ledger.Posted:
     """The one journal entry that traces this payment to every lender's wallet."""
     legs = [
         debit(from_account, amount),
@@ -237,7 +410,8 @@ def _post(
         *(credit(lender_wallet(lender), total) for lender, total in split.per_lender().items()),
         debit(loan_participation(loan.id), allocation.principal),
         credit(loan_principal(loan.id), allocation.principal),
-        credit(borrower_credit(loan.borrower_id), allocation.overpayment),
+        # positive: kept as her credit; negative: credit she held, spent now
+        credit(borrower_credit(loan.borrower_id), credit_moved),
     ]
     meta = {
         "receipt": receipt, "source": source, "amount": amount,
@@ -245,26 +419,85 @@ def _post(
         "platform_interest": split.platform_interest,
         "lenders": [share.to_json() for share in split.shares],
     }
-    return ledger.post(
+    if credit_moved < 0:
+        meta["credit_used"] = -credit_moved
+    return ledger.post_entry(
         session, f"repayment:{key}", "loan_repayment", legs, currency=loan.currency,
         loan_id=loan.id, member_id=loan.borrower_id, occurred_at=at, meta=meta,
-        description=f"Repayment of loan {loan.reference}",
+        description=f"Repayment of loan {loan.reference}", known=known,
     )
 
 
-def _apply(loan: Loan, allocation: Allocation, at: datetime) -> list[int]:
+_PAY_INSTALLMENT = (
+    update(LoanInstallment)
+    .where(LoanInstallment.id == bindparam("row_id"))
+    .values(penalty_paid=bindparam("penalty_paid"), interest_paid=bindparam("interest_paid"),
+            principal_paid=bindparam("principal_paid"), paid_at=bindparam("paid_at"))
+)
+_CREDIT_STAKE = (
+    update(LoanFunding)
+    .where(LoanFunding.id == bindparam("stake_id"))
+    .values(interest_earned=bindparam("interest_earned"),
+            principal_repaid=bindparam("principal_repaid"))
+)
+
+
+def _apply_rows(session: Session, rows: Sequence[_Row], allocation: Allocation,
+                at: datetime) -> list[int]:
     """Record on each installment what the payment covered; returns the ids it paid off."""
-    rows = {row.number: row for row in loan.installments}
-    paid_off = []
+    by_number = {row.number: row for row in rows}
+    changed, paid_off = [], []
     for line in allocation.lines:
-        row = rows[line.number]
+        row = by_number[line.number]
         row.penalty_paid += line.penalty
         row.interest_paid += line.interest
         row.principal_paid += line.principal
         if row.scheduled_due == 0 and row.paid_at is None:
             row.paid_at = at
             paid_off.append(row.id)
+        changed.append(row)
+    if changed:
+        session.connection().execute(_PAY_INSTALLMENT, [
+            {"row_id": row.id, "penalty_paid": row.penalty_paid,
+             "interest_paid": row.interest_paid, "principal_paid": row.principal_paid,
+             "paid_at": row.paid_at} for row in changed])
+        _expire(session, LoanInstallment, [row.id for row in changed],
+                ["penalty_paid", "interest_paid", "principal_paid", "paid_at"])
     return paid_off
+
+
+def _credit_stakes(session: Session, stakes: Sequence[_Stake], split: Distribution) -> None:
+    by_id = {stake.id: stake for stake in stakes}
+    changed = []
+    for share in split.shares:
+        if share.interest or share.principal:
+            stake = by_id[share.funding_id]
+            stake.interest_earned += share.interest
+            stake.principal_repaid += share.principal
+            changed.append(stake)
+    if changed:
+        session.connection().execute(_CREDIT_STAKE, [
+            {"stake_id": s.id, "interest_earned": s.interest_earned,
+             "principal_repaid": s.principal_repaid} for s in changed])
+        _expire(session, LoanFunding, [s.id for s in changed],
+                ["interest_earned", "principal_repaid"])
+
+
+def _expire(session: Session, model: type[Any], ids: Sequence[int], fields: list[str]) -> None:
+    """Objects of these rows already in the session would show the values before the UPDATE."""
+    for row_id in ids:
+        cached = session.identity_map.get(identity_key(model, row_id))
+        if cached is not None:
+            session.expire(cached, fields)
+
+
+def _lender_shares(stakes: Sequence[_Stake], split: Distribution) -> list[tuple[_Stake, int]]:
+    """Each lender once (the first of their stakes), with the total this payment gave them."""
+    totals = split.per_lender()
+    first: dict[int, _Stake] = {}
+    for stake in stakes:
+        first.setdefault(stake.lender_id, stake)
+    return [(first[lender], total) for lender, total in totals.items() if total > 0]
 
 
 def _after_payment(session: Session, loan: Loan, day: date) -> bool:
@@ -280,24 +513,26 @@ def _after_payment(session: Session, loan: Loan, day: date) -> bool:
 
 
 def _store(
-    session: Session, loan: Loan, key: str, amount: int, source: str, receipt: str | None,
-    at: datetime, allocation: Allocation, split: Distribution, entry_id: int, repaid: bool,
-) -> RepaymentResult:
-    due = next_due(loan, local_date(at))
-    balance = outstanding_balance(loan)
-    repayment = Repayment(
+    session: Session, loan: _Loan, key: str, amount: int, source: str, receipt: str | None,
+    at: datetime, allocation: Allocation, split: Distribution, entry_id: int, balance: int,
+    due: tuple[date, int] | None, repaid: bool, credit_used: int,
+) -> Repayment:
+    detail: dict[str, Any] = {
+        "allocation": allocation.to_json(), "repaid": repaid,
+        "next_due": [due[0].isoformat(), due[1]] if due else None,
+        "lenders": [share.to_json() for share in split.shares]}
+    if credit_used:
+        detail["credit_used"] = credit_used
+    repayment = insert_once(session, Repayment, dict(
         loan_id=loan.id, member_id=loan.borrower_id, kind="repayment", amount=amount, key=key,
         source=source, receipt=receipt, penalty=allocation.penalty, fees=allocation.fees,
         interest=allocation.interest, principal=allocation.principal,
         overpayment=allocation.overpayment, platform_interest=split.platform_interest,
         balance_after=balance, journal_entry_id=entry_id, received_at=at, created_at=utcnow(),
-        detail={"allocation": allocation.to_json(), "repaid": repaid,
-                "next_due": [due[0].isoformat(), due[1]] if due else None,
-                "lenders": [share.to_json() for share in split.shares]},
-    )
-    session.add(repayment)
-    session.flush()
-    return RepaymentResult(repayment, allocation, balance, due, repaid, allocation.overpayment)
+        detail=detail,
+    ), key="key")
+    assert repayment is not None, "the journal entry's key guards the repayment's"
+    return repayment
 
 
 # --- credit balances ----------------------------------------------------------------------

@@ -1,17 +1,17 @@
-"""A repayment's SMS: written by a job after the money commits, from what was true then."""
+"""A repayment's SMS: the borrower's receipt and each lender's credit, as that payment left things."""
 
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from core.money import Money
-from core.outbox import OutboxItem
-from lending.models import Member
-from lending.notifications import REPAYMENT_MESSAGES
+from lending.models import LenderCredit, Member
+from lending.queries import balance_summary
 from lending.repayments import record_repayment
 from messaging.models import SmsMessage
 from messaging.outbound import queue_sms
 from messaging.reminders import reminder_key
+from payments import ledger
 
 
 def messages(session, phone: str) -> list[str]:
@@ -24,71 +24,127 @@ def pay(session, loan, amount: int, key: str):
                             receipt=f"Q{key}")
 
 
-def test_the_receipt_and_each_lenders_credit_are_written_after_commit(
-        lending, session, worker) -> None:
+def kes(minor: int) -> str:
+    return f"KES {minor // 100:,}" + (f".{minor % 100:02d}" if minor % 100 else "")
+
+
+def wallet(session, lender_id: int) -> int:
+    return ledger.balance(session, ledger.lender_wallet(lender_id))
+
+
+def test_the_receipt_is_written_with_the_payment_and_lenders_wait_for_their_digest(
+        lending, session) -> None:
     product = lending.product(share_unit=3_333)
     loan = lending.active(weights=(7, 11, 13), product=product)
-    stakes = sorted(loan.fundings, key=lambda f: f.id)
-    lenders = [session.get_one(Member, f.lender_id) for f in stakes]
-    borrower = loan.borrower
-    before = {p: len(messages(session, p)) for p in [borrower.phone, *(m.phone for m in lenders)]}
+    lenders = [session.get_one(Member, f.lender_id)
+               for f in sorted(loan.fundings, key=lambda f: f.id)]
+    before = {m.phone: len(messages(session, m.phone)) for m in lenders}
 
     result = pay(session, loan, 26_000, "msg-1")
-    # inside the money transaction only the outbox item is written
-    assert {p: len(messages(session, p)) for p in before} == before
-    item = session.scalars(select(OutboxItem).where(OutboxItem.kind == REPAYMENT_MESSAGES)).one()
-    assert item.payload["message"] == "repayment_receipt"
-    session.commit()
-    worker.run()
 
-    receipt = messages(session, borrower.phone)[-1]
-    assert receipt == (f"Received KES 260 for loan {loan.reference}, thank you. Balance KES 780. "
-                       "Next: KES 260 due 16/03/2026.")
-    meta = result.repayment.journal_entry.meta
-    shares = [x["interest"] + x["principal"] for x in meta["lenders"]]
+    # in the money's own transaction: her receipt, and no SMS to lenders (digest by default)
+    assert messages(session, loan.borrower.phone)[-1] == (
+        f"Received KES 260 for loan {loan.reference}, thank you. Balance KES 780. "
+        "Next: KES 260 due 16/03/2026.")
+    assert {m.phone: len(messages(session, m.phone)) for m in lenders} == before
+    shares = [x["interest"] + x["principal"] for x in result.repayment.journal_entry.meta["lenders"]]
     assert shares == [6_020, 9_459, 10_321]
-    for lender, share in zip(lenders, shares, strict=True):
-        credit = messages(session, lender.phone)[-1]
-        assert credit.startswith(f"You received KES {share // 100}.{share % 100:02d} from loan "
-                                 f"{loan.reference}.")
-
-    worker.run()  # a second run, or a replayed job, writes nothing twice
-    assert sum(len(messages(session, p)) for p in before) == sum(before.values()) + 4
+    credits = session.scalars(select(LenderCredit).where(
+        LenderCredit.repayment_id == result.repayment.id).order_by(LenderCredit.id)).all()
+    assert [(c.lender_id, c.amount, c.balance_after, c.notified_at) for c in credits] == [
+        (m.id, share, wallet(session, m.id), None)
+        for m, share in zip(lenders, shares, strict=True)]
 
 
-def test_each_receipt_shows_the_balance_its_own_payment_left(lending, session, worker) -> None:
+def test_a_replayed_payment_writes_no_second_message_or_credit(lending, session) -> None:
+    loan = lending.active(weights=(1, 1))
+    first = pay(session, loan, 26_000, "twice")
+    again = pay(session, loan, 26_000, "twice")
+    assert again.repayment.id == first.repayment.id
+    assert len([b for b in messages(session, loan.borrower.phone)
+                if b.startswith("Received")]) == 1
+    assert len(session.scalars(select(LenderCredit).where(
+        LenderCredit.repayment_id == first.repayment.id)).all()) == 2
+
+
+def test_a_lender_who_asked_for_each_repayment_sees_the_balance_each_one_left(
+        lending, session) -> None:
+    loan = lending.active(weights=(1, 3))
+    lenders = [session.get_one(Member, f.lender_id)
+               for f in sorted(loan.fundings, key=lambda f: f.id)]
+    for lender in lenders:
+        lender.repayment_sms = "each"
+    balances = []
+    for n in range(3):
+        pay(session, loan, 26_000, f"each-{n}")
+        balances.append([wallet(session, m.id) for m in lenders])
+
+    for i, lender in enumerate(lenders):
+        texts = [b for b in messages(session, lender.phone) if b.startswith("You received")]
+        assert [t.rsplit("balance is ", 1)[1] for t in texts] == [
+            f"{kes(after[i])}." for after in balances]
+        assert len({t.rsplit("balance is ", 1)[1] for t in texts}) == 3  # never one repeated
+    notified = session.scalars(select(LenderCredit.notified_at).where(
+        LenderCredit.lender_id.in_([m.id for m in lenders]))).all()
+    assert len(notified) == 6 and None not in notified  # no digest will repeat them
+
+
+def test_each_receipt_shows_the_balance_its_own_payment_left(lending, session) -> None:
     loan = lending.active()
     pay(session, loan, 26_000, "first")
     pay(session, loan, 26_000, "second")
-    session.commit()
-    worker.run()  # both jobs run after both payments
     receipts = [b for b in messages(session, loan.borrower.phone) if b.startswith("Received")]
     assert [r.split(". ")[1] for r in receipts] == ["Balance KES 780", "Balance KES 520"]
 
 
-def test_the_message_is_chosen_when_the_money_moves_not_when_the_job_runs(
-        lending, session, worker, clock) -> None:
+def test_paying_the_loan_off_says_congratulations(lending, session, clock) -> None:
     loan = lending.active()
     first = pay(session, loan, 26_000, "early")
-    # the loan is paid off before the first repayment's job runs
     clock.advance(days=1)
     pay(session, loan, 78_000, "rest")
-    session.commit()
-    worker.run()
     bodies = messages(session, loan.borrower.phone)
     assert sum(b.startswith("Received KES 260 for loan") for b in bodies) == 1
     assert sum(b.startswith("Congratulations") for b in bodies) == 1
     assert first.next_due is not None
 
 
-def test_an_overpayment_tells_her_the_excess_is_kept_as_credit(lending, session, worker) -> None:
+def test_an_overpayment_tells_her_the_excess_is_kept_as_credit(lending, session) -> None:
     loan = lending.active()
     pay(session, loan, 30_000, "over")  # 260 due now, 40 more
-    session.commit()
-    worker.run()
     assert messages(session, loan.borrower.phone)[-1] == (
         f"Received KES 300 for loan {loan.reference}, thank you. KES 40 more than was due is "
         "kept as credit for your next installment.")
+
+
+def test_paying_the_next_installment_with_credit_held_shows_the_real_next_one(
+        lending, session, clock) -> None:
+    """#13: she holds KES 40 of credit and pays the KES 220 she was told is next."""
+    loan = lending.active()
+    pay(session, loan, 30_000, "over")  # installment 1 paid, KES 40 held
+    assert balance_summary(session, loan.borrower_id).next_due_amount == 22_000
+
+    result = pay(session, loan, 22_000, "next")
+
+    assert messages(session, loan.borrower.phone)[-1] == (
+        f"Received KES 220 for loan {loan.reference}, thank you. Balance KES 520. "
+        "Next: KES 260 due 23/03/2026.")
+    assert ledger.balance(session, ledger.borrower_credit(loan.borrower_id)) == 0
+    assert result.repayment.detail["credit_used"] == 4_000
+    rows = sorted(loan.installments, key=lambda r: r.number)
+    assert [r.outstanding for r in rows] == [0, 0, 26_000, 26_000]
+    summary = balance_summary(session, loan.borrower_id)
+    assert (summary.outstanding, summary.next_due_amount, str(summary.next_due_date)) == (
+        52_000, 26_000, "2026-03-23")
+    assert ledger.verify(session).ok
+
+
+def test_credit_that_covers_the_next_installment_moves_the_next_due_past_it(
+        lending, session) -> None:
+    loan = lending.active()
+    pay(session, loan, 52_000, "double")  # installment 1, and 260 held (the credit policy)
+    summary = balance_summary(session, loan.borrower_id)
+    assert (summary.next_due_amount, str(summary.next_due_date)) == (26_000, "2026-03-23")
+    assert summary.outstanding == 52_000
 
 
 def test_paying_an_installment_off_withdraws_only_its_queued_reminders(
