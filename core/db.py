@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any, TypeVar, cast
 
 from sqlalchemy import (
@@ -166,11 +167,10 @@ def insert_once(session: Session, model: type[RowT], values: dict[str, Any],
     transaction and then do nothing. The object is built from `values` (columns
     not given load on first use), not read back.
     """
-    upsert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    dialect = session.get_bind().dialect.name
     table = cast(Table, model.__table__)
-    new_id = session.scalar(upsert(table).values(values)
-                            .on_conflict_do_nothing(index_elements=[key])
-                            .returning(table.c.id))
+    new_id = session.connection().execute(
+        _insert_once_statement(table, key, dialect), values).scalar()
     if new_id is None:
         return None
     row = model(id=new_id, **values)
@@ -180,6 +180,13 @@ def insert_once(session: Session, model: type[RowT], values: dict[str, Any],
     # (nested) transaction it was inserted, so a rollback of that transaction drops it.
     session.info.setdefault(_INSERTED, []).append((_innermost(session), row))
     return row
+
+
+@lru_cache(maxsize=256)
+def _insert_once_statement(table: Table, key: str, dialect: str) -> Any:
+    """Built once per table: the values come as parameters, so it is also compiled once."""
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return upsert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)
 
 
 def _innermost(session: Session) -> SessionTransaction | None:

@@ -33,11 +33,16 @@ def enqueue(
     queue: str = "default",
     job_id: str | None = None,
     retry: Retry | None = None,
+    fresh: bool = False,
     **kwargs: Any,
 ) -> Job | None:
-    """Enqueue a job; with `job_id`, a job already waiting under that id is not doubled."""
+    """Enqueue a job; with `job_id`, a job already waiting under that id is not doubled.
+
+    `fresh`: the caller knows no job ever had this id (e.g. a row id just inserted),
+    which saves the look-up.
+    """
     q = get_queue(queue)
-    if job_id is not None:
+    if job_id is not None and not fresh:
         existing = q.fetch_job(job_id)
         if existing is not None and existing.get_status(refresh=True) in ("queued", "scheduled"):
             return existing

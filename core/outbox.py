@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Index, String, Table, Text, event, inspect, select
@@ -91,27 +92,29 @@ def add_many(session: Session, items: list[tuple[str, str, dict[str, Any], str]]
     if not items:
         return 0
     now = utcnow()
-    table = cast(Table, OutboxItem.__table__)
-    upsert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-              else sqlite.insert)
-    rows = session.execute(
-        upsert(table).values([
-            dict(kind=kind, key=key, queue=queue, payload=payload, status=PENDING, attempts=0,
-                 created_at=now, next_attempt_at=now, done_at=None, last_error=None)
-            for kind, key, payload, queue in items])
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(table.c.id, table.c.queue)
-    ).all()
+    rows = session.connection().execute(_insert_items(session.get_bind().dialect.name), [
+        dict(kind=kind, key=key, queue=queue, payload=payload, status=PENDING, attempts=0,
+             created_at=now, next_attempt_at=now, done_at=None, last_error=None)
+        for kind, key, payload, queue in items]).all()
     transaction = session.get_nested_transaction() or session.get_transaction()
     new = session.info.setdefault("outbox_new_ids", [])
     new.extend((transaction, item_id, queue) for item_id, queue in rows)
     return len(rows)
 
 
+@lru_cache(maxsize=2)
+def _insert_items(dialect: str) -> Any:
+    table = cast(Table, OutboxItem.__table__)
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (upsert(table).on_conflict_do_nothing(index_elements=["key"])
+            .returning(table.c.id, table.c.queue))
+
+
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed_items(session: Session) -> None:
     for _transaction, item_id, queue in session.info.pop("outbox_new_ids", []):
-        enqueue_quietly(dispatch, item_id, queue=queue, job_id=f"outbox-{item_id}")
+        # a new item's id was never enqueued before: no need to ask Redis for its job first
+        enqueue_quietly(dispatch, item_id, queue=queue, job_id=f"outbox-{item_id}", fresh=True)
     for item in session.info.pop("outbox_new", []):
         state = inspect(item)
         # An item added inside a savepoint that was rolled back has left the session.

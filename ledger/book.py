@@ -264,14 +264,19 @@ class Posted:
 
 _ACCOUNT_COLUMNS = (Account.id, Account.code, Account.kind, Account.currency,
                     Account.no_overdraft, Account.balance)
+_ACCOUNTS_BY_CODE = select(*_ACCOUNT_COLUMNS).where(
+    Account.code.in_(bindparam("codes", expanding=True)))
 
 
-def accounts(session: Session, specs: Iterable[AccountSpec], currency: str
-             ) -> dict[str, AccountRow]:
-    """The accounts for `specs` by code, as plain rows, in one query; missing ones are made."""
+def accounts(session: Session, specs: Iterable[AccountSpec], currency: str, *,
+             create: bool = True) -> dict[str, AccountRow]:
+    """The accounts for `specs` by code, as plain rows, in one query; missing ones are made
+    (with `create=False`, left out)."""
     wanted = {spec.code: spec for spec in specs}
     found = {row.code: AccountRow(*row) for row in session.connection().execute(
-        select(*_ACCOUNT_COLUMNS).where(Account.code.in_(list(wanted))))}
+        _ACCOUNTS_BY_CODE, {"codes": list(wanted)})}
+    if not create:
+        return found
     for code in wanted.keys() - found.keys():
         made = _create_account(session, wanted[code], currency)
         found[code] = AccountRow(made.id, made.code, made.kind, made.currency,

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 import ledger
@@ -118,6 +119,9 @@ class LenderNews:
     balance_after: int
 
 
+_INSERT_CREDITS = insert(cast(Table, LenderCredit.__table__))
+
+
 def repayment_messages(session: Session, news: RepaymentNews,
                        lenders: Sequence[LenderNews]) -> None:
     """Queue the borrower's receipt and record each lender's credit, in the payment's transaction.
@@ -132,7 +136,7 @@ def repayment_messages(session: Session, news: RepaymentNews,
     messages = [_receipt(session, news, money, key)]
     if lenders:
         now = utcnow()
-        session.execute(insert(LenderCredit), [dict(
+        session.connection().execute(_INSERT_CREDITS, [dict(
             repayment_id=news.repayment_id, lender_id=lender.lender_id,
             loan_reference=news.reference, amount=lender.amount,
             balance_after=lender.balance_after, currency=news.currency,

@@ -203,9 +203,12 @@ def record_repayment(
     rows = _installments(session, loan_id)
     stakes = _stakes(session, loan_id)
     credit_account = borrower_credit(loan.borrower_id)
-    known = ledger.accounts(session, _specs(loan, stakes, from_account), loan.currency)
+    known = ledger.accounts(session, _specs(loan, stakes, from_account), loan.currency,
+                            create=False)  # post_entry makes those it posts to
     spending_credit = from_account.code == credit_account.code  # the daily job's repayments
-    held = 0 if spending_credit else known[credit_account.code].normal_balance
+    held_now = (known[credit_account.code].normal_balance
+                if credit_account.code in known else 0)
+    held = 0 if spending_credit else held_now
     allocation = allocate_payment(_owed(rows), amount + held, day,
                                   prepay=loan.overpayment == "prepay")
     credit_moved = allocation.overpayment - held  # < 0: held credit spent with this payment
@@ -221,8 +224,7 @@ def record_repayment(
     paid_off = _apply_rows(session, rows, allocation, at)
     _credit_stakes(session, stakes, split)
     balance = sum(row.outstanding for row in rows)
-    held_after = posted.balances.get(credit_account.code,
-                                     known[credit_account.code].normal_balance)
+    held_after = posted.balances.get(credit_account.code, held_now)
     due = next_due_after_credit(rows, day, 0)
     repaid = balance == 0
     if repaid or loan.status == DEFAULTED:
@@ -353,33 +355,40 @@ _STAKE_COLUMNS = (
 )
 
 
+_LOCK = (
+    select(Loan.id, Loan.reference, Loan.borrower_id, Loan.status, Loan.currency,
+           Product.overpayment, Product.platform_interest_share_percent, Member.phone,
+           Member.language, Member.first_name)
+    .join(Product, Product.id == Loan.product_id)
+    .join(Member, Member.id == Loan.borrower_id)
+    .where(Loan.id == bindparam("loan_id")))
+# OF loans: not the product row all its loans share, nor the borrower's
+_LOCK_FOR_UPDATE = _LOCK.with_for_update(of=Loan)
+_INSTALLMENTS = (select(*_INSTALLMENT_COLUMNS)
+                 .where(LoanInstallment.loan_id == bindparam("loan_id"))
+                 .order_by(LoanInstallment.number))
+_STAKES = (select(*_STAKE_COLUMNS).join(Member, Member.id == LoanFunding.lender_id)
+           .where(LoanFunding.loan_id == bindparam("loan_id")).order_by(LoanFunding.id))
+# Statements are built once at import: building one costs more CPU than running it.
+
+
 def _lock(session: Session, loan_id: int) -> _Loan:
     """The loan row, locked for the rest of the transaction, with what a repayment reads."""
-    query = (
-        select(Loan.id, Loan.reference, Loan.borrower_id, Loan.status, Loan.currency,
-               Product.overpayment, Product.platform_interest_share_percent, Member.phone,
-               Member.language, Member.first_name)
-        .join(Product, Product.id == Loan.product_id)
-        .join(Member, Member.id == Loan.borrower_id)
-        .where(Loan.id == loan_id))
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update(of=Loan)  # not the product row all its loans share
-    row = session.connection().execute(query).first()
+    query = _LOCK if session.get_bind().dialect.name == "sqlite" else _LOCK_FOR_UPDATE
+    row = session.connection().execute(query, {"loan_id": loan_id}).first()
     if row is None:
         raise LendingError("unknown_loan", f"no loan {loan_id}")
     return _Loan(*tuple(row))
 
 
 def _installments(session: Session, loan_id: int) -> list[_Row]:
-    return [_Row(*tuple(row)) for row in session.connection().execute(
-        select(*_INSTALLMENT_COLUMNS).where(LoanInstallment.loan_id == loan_id)
-        .order_by(LoanInstallment.number))]
+    return [_Row(*tuple(row))
+            for row in session.connection().execute(_INSTALLMENTS, {"loan_id": loan_id})]
 
 
 def _stakes(session: Session, loan_id: int) -> list[_Stake]:
-    return [_Stake(*tuple(row)) for row in session.connection().execute(
-        select(*_STAKE_COLUMNS).join(Member, Member.id == LoanFunding.lender_id)
-        .where(LoanFunding.loan_id == loan_id).order_by(LoanFunding.id))]
+    return [_Stake(*tuple(row))
+            for row in session.connection().execute(_STAKES, {"loan_id": loan_id})]
 
 
 def _owed(rows: Sequence[_Row]) -> list[Owed]:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -142,22 +143,25 @@ def queue_many(session: Session, messages: Sequence[Outgoing | None]) -> int:
             raise ValueError(f"unknown SMS category {message.category!r}")
     opted_out = opted_out_among(session, (m.to_phone for m in wanted if m.category != LEGAL))
     now = utcnow()
-    table = cast(Table, SmsMessage.__table__)
-    upsert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-              else sqlite.insert)
-    inserted = session.execute(
-        upsert(table).values([dict(
-            idempotency_key=m.key, to_phone=m.to_phone, body=m.body, language=m.language,
-            template=m.template, category=m.category,
-            status=SUPPRESSED if m.to_phone in opted_out and m.category != LEGAL else QUEUED,
-            segments=segments(m.body), retry_count=0, created_at=now,
-        ) for m in wanted])
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.idempotency_key, table.c.status)
-    ).all()
+    dialect = session.get_bind().dialect.name
+    inserted = session.connection().execute(_insert_messages(dialect), [dict(
+        idempotency_key=m.key, to_phone=m.to_phone, body=m.body, language=m.language,
+        template=m.template, category=m.category,
+        status=SUPPRESSED if m.to_phone in opted_out and m.category != LEGAL else QUEUED,
+        segments=segments(m.body), retry_count=0, created_at=now,
+    ) for m in wanted]).all()
     queued = [key for key, status in inserted if status == QUEUED]
     return outbox.add_many(session, [(SEND_KIND, outbox_key(key), {"key": key}, "sms")
                                      for key in queued])
+
+
+@lru_cache(maxsize=2)
+def _insert_messages(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, run as one multi-row statement per batch."""
+    table = cast(Table, SmsMessage.__table__)
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (upsert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.idempotency_key, table.c.status))
 
 
 def notify_member(

@@ -1,4 +1,4 @@
-"""A repayment's SMS: the borrower's receipt and each lender's credit, as that payment left things."""
+"""A repayment's SMS: her receipt and each lender's credit, as that payment left things."""
 
 from datetime import timedelta
 
@@ -47,7 +47,8 @@ def test_the_receipt_is_written_with_the_payment_and_lenders_wait_for_their_dige
         f"Received KES 260 for loan {loan.reference}, thank you. Balance KES 780. "
         "Next: KES 260 due 16/03/2026.")
     assert {m.phone: len(messages(session, m.phone)) for m in lenders} == before
-    shares = [x["interest"] + x["principal"] for x in result.repayment.journal_entry.meta["lenders"]]
+    meta = result.repayment.journal_entry.meta
+    shares = [x["interest"] + x["principal"] for x in meta["lenders"]]
     assert shares == [6_020, 9_459, 10_321]
     credits = session.scalars(select(LenderCredit).where(
         LenderCredit.repayment_id == result.repayment.id).order_by(LenderCredit.id)).all()
