@@ -173,6 +173,12 @@ def insert_once(session: Session, model: type[RowT], values: dict[str, Any],
         _insert_once_statement(table, key, dialect), values).scalar()
     if new_id is None:
         return None
+    return attach_inserted(session, model, new_id, values)
+
+
+def attach_inserted(session: Session, model: type[RowT], new_id: int,
+                    values: dict[str, Any]) -> RowT:
+    """A row the caller has just INSERTed (by id), as a persistent object built from `values`."""
     row = model(id=new_id, **values)
     make_transient_to_detached(row)
     session.add(row)

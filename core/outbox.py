@@ -96,10 +96,15 @@ def add_many(session: Session, items: list[tuple[str, str, dict[str, Any], str]]
         dict(kind=kind, key=key, queue=queue, payload=payload, status=PENDING, attempts=0,
              created_at=now, next_attempt_at=now, done_at=None, last_error=None)
         for kind, key, payload, queue in items]).all()
+    remember_new(session, [(item_id, queue) for item_id, queue in rows])
+    return len(rows)
+
+
+def remember_new(session: Session, items: list[tuple[int, str]]) -> None:
+    """Items `(id, queue)` a caller inserted itself: dispatch them once the transaction commits."""
     transaction = session.get_nested_transaction() or session.get_transaction()
     new = session.info.setdefault("outbox_new_ids", [])
-    new.extend((transaction, item_id, queue) for item_id, queue in rows)
-    return len(rows)
+    new.extend((transaction, item_id, queue) for item_id, queue in items)
 
 
 @lru_cache(maxsize=2)

@@ -13,16 +13,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
-from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ledger
-from core.clock import utcnow
 from core.money import Money
 from core.outbox import OutboxItem, handles
-from lending.models import LenderCredit, Loan, LoanFunding, Member, Repayment
+from lending.models import Loan, LoanFunding, Member, Repayment
 from messaging.outbound import Outgoing, prepare, queue_many, queue_sms
 
 
@@ -119,35 +117,24 @@ class LenderNews:
     balance_after: int
 
 
-_INSERT_CREDITS = insert(cast(Table, LenderCredit.__table__))
-
-
 def repayment_messages(session: Session, news: RepaymentNews,
                        lenders: Sequence[LenderNews]) -> None:
-    """Queue the borrower's receipt and record each lender's credit, in the payment's transaction.
+    """Queue the borrower's receipt, and an SMS for each lender who asked for one per repayment.
 
-    Lenders hear of a repayment in the daily digest (`lending.digest`) unless they
-    asked for an SMS each; either way their line shows the balance this payment left.
-    Rendered here and written in a few statements (`queue_many`), so the money's
-    transaction stays short and no job has to look anything up again.
+    The others hear of it in the daily digest (`lending.digest`), from the lender
+    credits the repayment wrote; either way a line shows the balance this payment
+    left. Rendered here and written in one statement (`queue_many`), in the
+    payment's transaction, so no job has to look anything up again.
     """
     money = partial(Money, currency=news.currency)
     key = f"repayment:{news.repayment_id}"
     messages = [_receipt(session, news, money, key)]
-    if lenders:
-        now = utcnow()
-        session.connection().execute(_INSERT_CREDITS, [dict(
-            repayment_id=news.repayment_id, lender_id=lender.lender_id,
-            loan_reference=news.reference, amount=lender.amount,
-            balance_after=lender.balance_after, currency=news.currency,
-            received_at=news.at, notified_at=now if lender.each else None,
-        ) for lender in lenders])
-        messages += [
-            prepare(lender.phone, "lender_repayment_received", lender.language,
-                    {"reference": news.reference, "amount": money(lender.amount),
-                     "balance": money(lender.balance_after)},
-                    key=f"lender-repaid:{news.repayment_id}:{lender.lender_id}")
-            for lender in lenders if lender.each]
+    messages += [
+        prepare(lender.phone, "lender_repayment_received", lender.language,
+                {"reference": news.reference, "amount": money(lender.amount),
+                 "balance": money(lender.balance_after)},
+                key=f"lender-repaid:{news.repayment_id}:{lender.lender_id}")
+        for lender in lenders if lender.each]
     queue_many(session, messages)
 
 

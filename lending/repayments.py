@@ -20,15 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import JSON, Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 import ledger
 from core.clock import as_utc, utcnow
-from core.db import insert_once
+from core.db import UTCDateTime, attach_inserted
 from ledger import (
     FEE_INCOME,
     INTEREST_INCOME,
@@ -54,6 +54,7 @@ from lending.models import (
     EACH,
     REPAID,
     REPAYABLE_STATUSES,
+    LenderCredit,
     Loan,
     LoanFunding,
     LoanInstallment,
@@ -221,31 +222,35 @@ def record_repayment(
         if existing is None:
             raise LendingError("key_conflict", "this key was used for another payment")
         return _replay(existing, loan_id, amount)
-    paid_off = _apply_rows(session, rows, allocation, at)
-    _credit_stakes(session, stakes, split)
+    changed, paid_off = _pay_installments(rows, allocation, at)
+    credited = _pay_stakes(stakes, split)
     balance = sum(row.outstanding for row in rows)
     held_after = posted.balances.get(credit_account.code, held_now)
     due = next_due_after_credit(rows, day, 0)
     repaid = balance == 0
+    lenders = [notifications.LenderNews(
+        lender_id=stake.lender_id, phone=stake.phone, language=stake.language,
+        each=stake.repayment_sms == EACH, amount=share,
+        balance_after=posted.balances.get(lender_wallet(stake.lender_id).code, 0))
+        for stake, share in _lender_shares(stakes, split)]
+    repayment = _write(session, changed, credited, lenders, dict(
+        loan_id=loan.id, member_id=loan.borrower_id, kind="repayment", amount=amount, key=key,
+        source=source, receipt=receipt, penalty=kept.penalty, fees=kept.fees,
+        interest=kept.interest, principal=kept.principal, overpayment=kept.overpayment,
+        platform_interest=split.platform_interest, balance_after=balance,
+        journal_entry_id=posted.entry_id, received_at=at, created_at=utcnow(),
+        detail=_detail(kept, split, due, repaid, max(-credit_moved, 0))), loan.reference,
+        loan.currency)
     if repaid or loan.status == DEFAULTED:
-        repaid = _after_payment(session, lock_loan(session, loan_id), day)
-    repayment = _store(session, loan, key, amount, source, receipt, at, kept, split,
-                       posted.entry_id, balance, due, repaid, max(-credit_moved, 0))
+        _after_payment(session, lock_loan(session, loan_id), day)
     for installment_id in paid_off:  # no reminder may chase these now
         cancel_reminders(session, installment_id)
-    notifications.repayment_messages(
-        session, notifications.RepaymentNews(
-            repayment_id=repayment.id, loan_id=loan.id, borrower_id=loan.borrower_id,
-            reference=loan.reference, currency=loan.currency,
-            borrower_phone=loan.phone, borrower_language=loan.language,
-            borrower_first_name=loan.first_name, amount=amount, overpayment=kept.overpayment,
-            repaid=repaid, balance=max(balance - held_after, 0),
-            next_due=next_due_after_credit(rows, day, held_after), at=at),
-        [notifications.LenderNews(
-            lender_id=stake.lender_id, phone=stake.phone, language=stake.language,
-            each=stake.repayment_sms == EACH, amount=share,
-            balance_after=posted.balances.get(lender_wallet(stake.lender_id).code, 0))
-         for stake, share in _lender_shares(stakes, split)])
+    notifications.repayment_messages(session, notifications.RepaymentNews(
+        repayment_id=repayment.id, loan_id=loan.id, borrower_id=loan.borrower_id,
+        reference=loan.reference, currency=loan.currency, borrower_phone=loan.phone,
+        borrower_language=loan.language, borrower_first_name=loan.first_name, amount=amount,
+        overpayment=kept.overpayment, repaid=repaid, balance=max(balance - held_after, 0),
+        next_due=next_due_after_credit(rows, day, held_after), at=at), lenders)
     return RepaymentResult(repayment, kept, balance, due, repaid, kept.overpayment)
 
 
@@ -437,6 +442,98 @@ def _post(
     )
 
 
+def _pay_installments(rows: Sequence[_Row], allocation: Allocation, at: datetime
+                      ) -> tuple[list[_Row], list[int]]:
+    """Put on each installment what the payment covered; returns those changed, and the ids
+    of those it paid off."""
+    by_number = {row.number: row for row in rows}
+    changed, paid_off = [], []
+    for line in allocation.lines:
+        row = by_number[line.number]
+        row.penalty_paid += line.penalty
+        row.interest_paid += line.interest
+        row.principal_paid += line.principal
+        if row.scheduled_due == 0 and row.paid_at is None:
+            row.paid_at = at
+            paid_off.append(row.id)
+        changed.append(row)
+    return changed, paid_off
+
+
+def _pay_stakes(stakes: Sequence[_Stake], split: Distribution) -> list[_Stake]:
+    """Put on each stake what it was paid; returns those changed."""
+    by_id = {stake.id: stake for stake in stakes}
+    changed = []
+    for share in split.shares:
+        if share.interest or share.principal:
+            stake = by_id[share.funding_id]
+            stake.interest_earned += share.interest
+            stake.principal_repaid += share.principal
+            changed.append(stake)
+    return changed
+
+
+def _detail(allocation: Allocation, split: Distribution, due: tuple[date, int] | None,
+            repaid: bool, credit_used: int) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "allocation": allocation.to_json(), "repaid": repaid,
+        "next_due": [due[0].isoformat(), due[1]] if due else None,
+        "lenders": [share.to_json() for share in split.shares]}
+    if credit_used:
+        detail["credit_used"] = credit_used
+    return detail
+
+
+def _write(session: Session, installments: Sequence[_Row], stakes: Sequence[_Stake],
+           lenders: Sequence[notifications.LenderNews], values: dict[str, Any],
+           reference: str, currency: str) -> Repayment:
+    """The installments, stakes, repayment row and lenders' credits: one statement on
+    PostgreSQL, a few elsewhere. Objects of these rows already in the session are expired."""
+    now = utcnow()
+    credits = [dict(lender_id=lender.lender_id, loan_reference=reference, amount=lender.amount,
+                    balance_after=lender.balance_after, currency=currency,
+                    received_at=values["received_at"], notified_at=now if lender.each else None)
+               for lender in lenders]
+    conn = session.connection()
+    if session.get_bind().dialect.name == "postgresql":
+        new_id = conn.execute(_WRITE, {
+            **values,
+            "row_ids": [r.id for r in installments],
+            "penalty_paid": [r.penalty_paid for r in installments],
+            "interest_paid": [r.interest_paid for r in installments],
+            "principal_paid": [r.principal_paid for r in installments],
+            "paid_at": [r.paid_at for r in installments],
+            "stake_ids": [s.id for s in stakes],
+            "interest_earned": [s.interest_earned for s in stakes],
+            "principal_repaid": [s.principal_repaid for s in stakes],
+            "lender_ids": [c["lender_id"] for c in credits],
+            "shares": [c["amount"] for c in credits],
+            "balances": [c["balance_after"] for c in credits],
+            "notified": [c["notified_at"] for c in credits],
+            "currency": currency, "reference": reference,
+        }).scalar_one()
+    else:
+        if installments:
+            conn.execute(_PAY_INSTALLMENT, [
+                {"row_id": r.id, "penalty_paid": r.penalty_paid, "interest_paid": r.interest_paid,
+                 "principal_paid": r.principal_paid, "paid_at": r.paid_at}
+                for r in installments])
+        if stakes:
+            conn.execute(_CREDIT_STAKE, [
+                {"stake_id": s.id, "interest_earned": s.interest_earned,
+                 "principal_repaid": s.principal_repaid} for s in stakes])
+        new_id = conn.execute(insert(_REPAYMENTS).returning(_REPAYMENTS.c.id), values
+                              ).scalar_one()
+        if credits:
+            conn.execute(insert(_CREDITS), [{**c, "repayment_id": new_id} for c in credits])
+    _expire(session, LoanInstallment, [r.id for r in installments],
+            ["penalty_paid", "interest_paid", "principal_paid", "paid_at"])
+    _expire(session, LoanFunding, [s.id for s in stakes], ["interest_earned", "principal_repaid"])
+    return attach_inserted(session, Repayment, new_id, values)
+
+
+_REPAYMENTS = cast(Table, Repayment.__table__)
+_CREDITS = cast(Table, LenderCredit.__table__)
 _PAY_INSTALLMENT = (
     update(LoanInstallment)
     .where(LoanInstallment.id == bindparam("row_id"))
@@ -449,47 +546,43 @@ _CREDIT_STAKE = (
     .values(interest_earned=bindparam("interest_earned"),
             principal_repaid=bindparam("principal_repaid"))
 )
-
-
-def _apply_rows(session: Session, rows: Sequence[_Row], allocation: Allocation,
-                at: datetime) -> list[int]:
-    """Record on each installment what the payment covered; returns the ids it paid off."""
-    by_number = {row.number: row for row in rows}
-    changed, paid_off = [], []
-    for line in allocation.lines:
-        row = by_number[line.number]
-        row.penalty_paid += line.penalty
-        row.interest_paid += line.interest
-        row.principal_paid += line.principal
-        if row.scheduled_due == 0 and row.paid_at is None:
-            row.paid_at = at
-            paid_off.append(row.id)
-        changed.append(row)
-    if changed:
-        session.connection().execute(_PAY_INSTALLMENT, [
-            {"row_id": row.id, "penalty_paid": row.penalty_paid,
-             "interest_paid": row.interest_paid, "principal_paid": row.principal_paid,
-             "paid_at": row.paid_at} for row in changed])
-        _expire(session, LoanInstallment, [row.id for row in changed],
-                ["penalty_paid", "interest_paid", "principal_paid", "paid_at"])
-    return paid_off
-
-
-def _credit_stakes(session: Session, stakes: Sequence[_Stake], split: Distribution) -> None:
-    by_id = {stake.id: stake for stake in stakes}
-    changed = []
-    for share in split.shares:
-        if share.interest or share.principal:
-            stake = by_id[share.funding_id]
-            stake.interest_earned += share.interest
-            stake.principal_repaid += share.principal
-            changed.append(stake)
-    if changed:
-        session.connection().execute(_CREDIT_STAKE, [
-            {"stake_id": s.id, "interest_earned": s.interest_earned,
-             "principal_repaid": s.principal_repaid} for s in changed])
-        _expire(session, LoanFunding, [s.id for s in changed],
-                ["interest_earned", "principal_repaid"])
+_WRITE = text("""
+WITH installments AS (
+    UPDATE loan_installments
+    SET penalty_paid = paid.penalty_paid, interest_paid = paid.interest_paid,
+        principal_paid = paid.principal_paid, paid_at = paid.paid_at
+    FROM unnest(CAST(:row_ids AS BIGINT[]), CAST(:penalty_paid AS BIGINT[]),
+                CAST(:interest_paid AS BIGINT[]), CAST(:principal_paid AS BIGINT[]),
+                CAST(:paid_at AS TIMESTAMPTZ[]))
+         AS paid(id, penalty_paid, interest_paid, principal_paid, paid_at)
+    WHERE loan_installments.id = paid.id
+), stakes AS (
+    UPDATE loan_fundings
+    SET interest_earned = paid.interest_earned, principal_repaid = paid.principal_repaid
+    FROM unnest(CAST(:stake_ids AS BIGINT[]), CAST(:interest_earned AS BIGINT[]),
+                CAST(:principal_repaid AS BIGINT[]))
+         AS paid(id, interest_earned, principal_repaid)
+    WHERE loan_fundings.id = paid.id
+), repayment AS (
+    INSERT INTO repayments (loan_id, member_id, kind, amount, key, source, receipt, penalty,
+                            fees, interest, principal, overpayment, platform_interest,
+                            balance_after, detail, journal_entry_id, received_at, created_at)
+    VALUES (:loan_id, :member_id, :kind, :amount, :key, :source, :receipt, :penalty, :fees,
+            :interest, :principal, :overpayment, :platform_interest, :balance_after, :detail,
+            :journal_entry_id, :received_at, :created_at)
+    RETURNING id
+), credits AS (
+    INSERT INTO lender_credits (repayment_id, lender_id, loan_reference, amount, balance_after,
+                                currency, received_at, notified_at)
+    SELECT repayment.id, credit.lender_id, :reference, credit.amount, credit.balance_after,
+           :currency, :received_at, credit.notified_at
+    FROM repayment, unnest(CAST(:lender_ids AS BIGINT[]), CAST(:shares AS BIGINT[]),
+                           CAST(:balances AS BIGINT[]), CAST(:notified AS TIMESTAMPTZ[]))
+         AS credit(lender_id, amount, balance_after, notified_at)
+)
+SELECT id FROM repayment
+""").bindparams(bindparam("detail", type_=JSON()), bindparam("received_at", type_=UTCDateTime()),
+                bindparam("created_at", type_=UTCDateTime()))
 
 
 def _expire(session: Session, model: type[Any], ids: Sequence[int], fields: list[str]) -> None:
@@ -519,29 +612,6 @@ def _after_payment(session: Session, loan: Loan, day: date) -> bool:
     if loan.status == DEFAULTED and days_past_due(loan, day) == 0:
         transition(session, loan, ACTIVE, actor="system", reason="cured: arrears cleared")
     return False
-
-
-def _store(
-    session: Session, loan: _Loan, key: str, amount: int, source: str, receipt: str | None,
-    at: datetime, allocation: Allocation, split: Distribution, entry_id: int, balance: int,
-    due: tuple[date, int] | None, repaid: bool, credit_used: int,
-) -> Repayment:
-    detail: dict[str, Any] = {
-        "allocation": allocation.to_json(), "repaid": repaid,
-        "next_due": [due[0].isoformat(), due[1]] if due else None,
-        "lenders": [share.to_json() for share in split.shares]}
-    if credit_used:
-        detail["credit_used"] = credit_used
-    repayment = insert_once(session, Repayment, dict(
-        loan_id=loan.id, member_id=loan.borrower_id, kind="repayment", amount=amount, key=key,
-        source=source, receipt=receipt, penalty=allocation.penalty, fees=allocation.fees,
-        interest=allocation.interest, principal=allocation.principal,
-        overpayment=allocation.overpayment, platform_interest=split.platform_interest,
-        balance_after=balance, journal_entry_id=entry_id, received_at=at, created_at=utcnow(),
-        detail=detail,
-    ), key="key")
-    assert repayment is not None, "the journal entry's key guards the repayment's"
-    return repayment
 
 
 # --- credit balances ----------------------------------------------------------------------

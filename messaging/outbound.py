@@ -13,13 +13,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import outbox, runtime
 from core.clock import utcnow
-from core.db import insert_once
+from core.db import UTCDateTime, insert_once
 from core.outbox import OutboxItem, TransientError, handles
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from core.settings import Settings
@@ -129,11 +129,10 @@ def prepare(to_phone: str, template: str, language: str, params: dict[str, Any],
 
 
 def queue_many(session: Session, messages: Sequence[Outgoing | None]) -> int:
-    """Record rendered SMS and their outbox items: three statements however many there are.
+    """Record rendered SMS and their outbox items, however many: one statement on PostgreSQL.
 
     What `queue_sms` does for one message (opt-outs suppress all but legal notices,
-    a key is queued once) for a batch: one opt-out query, one INSERT of the
-    messages, one of their outbox items. Returns how many were queued to send.
+    a key is queued once) for a batch. Returns how many were queued to send.
     """
     wanted = [m for m in messages if m is not None]
     if not wanted:
@@ -141,10 +140,11 @@ def queue_many(session: Session, messages: Sequence[Outgoing | None]) -> int:
     for message in wanted:
         if message.category not in CATEGORIES:
             raise ValueError(f"unknown SMS category {message.category!r}")
-    opted_out = opted_out_among(session, (m.to_phone for m in wanted if m.category != LEGAL))
     now = utcnow()
-    dialect = session.get_bind().dialect.name
-    inserted = session.connection().execute(_insert_messages(dialect), [dict(
+    if session.get_bind().dialect.name == "postgresql":
+        return _queue_in_one_statement(session, wanted, now)
+    opted_out = opted_out_among(session, (m.to_phone for m in wanted if m.category != LEGAL))
+    inserted = session.connection().execute(_insert_messages("sqlite"), [dict(
         idempotency_key=m.key, to_phone=m.to_phone, body=m.body, language=m.language,
         template=m.template, category=m.category,
         status=SUPPRESSED if m.to_phone in opted_out and m.category != LEGAL else QUEUED,
@@ -153,6 +153,45 @@ def queue_many(session: Session, messages: Sequence[Outgoing | None]) -> int:
     queued = [key for key, status in inserted if status == QUEUED]
     return outbox.add_many(session, [(SEND_KIND, outbox_key(key), {"key": key}, "sms")
                                      for key in queued])
+
+
+_QUEUE_MANY = text("""
+WITH message AS (
+    INSERT INTO sms_messages (idempotency_key, to_phone, body, language, template, category,
+                              status, segments, retry_count, created_at)
+    SELECT m.key, m.phone, m.body, m.language, m.template, m.category,
+           CASE WHEN m.category <> :legal AND EXISTS (
+                    SELECT 1 FROM sms_opt_outs o
+                    WHERE o.phone = m.phone AND o.opted_back_in_at IS NULL)
+                THEN :suppressed ELSE :queued END,
+           m.segments, 0, :now
+    FROM unnest(CAST(:keys AS TEXT[]), CAST(:phones AS TEXT[]), CAST(:bodies AS TEXT[]),
+                CAST(:languages AS TEXT[]), CAST(:templates AS TEXT[]),
+                CAST(:categories AS TEXT[]), CAST(:segments AS INTEGER[]))
+         AS m(key, phone, body, language, template, category, segments)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING idempotency_key, status
+)
+INSERT INTO outbox (kind, key, queue, payload, status, attempts, next_attempt_at, created_at)
+SELECT :kind, :prefix || message.idempotency_key, :queue,
+       json_build_object('key', message.idempotency_key), :pending, 0, :now, :now
+FROM message WHERE message.status = :queued
+ON CONFLICT (key) DO NOTHING
+RETURNING id, queue
+""").bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _queue_in_one_statement(session: Session, wanted: list[Outgoing], now: datetime) -> int:
+    """PostgreSQL: opt-outs, messages and their outbox items in one round trip."""
+    rows = session.connection().execute(_QUEUE_MANY, {
+        "keys": [m.key for m in wanted], "phones": [m.to_phone for m in wanted],
+        "bodies": [m.body for m in wanted], "languages": [m.language for m in wanted],
+        "templates": [m.template for m in wanted], "categories": [m.category for m in wanted],
+        "segments": [segments(m.body) for m in wanted], "legal": LEGAL,
+        "suppressed": SUPPRESSED, "queued": QUEUED, "now": now, "kind": SEND_KIND,
+        "prefix": outbox_key(""), "queue": "sms", "pending": outbox.PENDING}).all()
+    outbox.remember_new(session, [(item_id, queue) for item_id, queue in rows])
+    return len(rows)
 
 
 @lru_cache(maxsize=2)
