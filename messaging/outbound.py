@@ -142,6 +142,7 @@ def queue_many(session: Session, messages: Sequence[Outgoing | None]) -> int:
             raise ValueError(f"unknown SMS category {message.category!r}")
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
+        session.flush()  # an opt-out the caller just recorded must count
         return _queue_in_one_statement(session, wanted, now)
     opted_out = opted_out_among(session, (m.to_phone for m in wanted if m.category != LEGAL))
     inserted = session.connection().execute(_insert_messages("sqlite"), [dict(

@@ -273,3 +273,28 @@ def test_the_openapi_document_describes_the_lender_api(client) -> None:
     assert {"post"} <= set(paths["/lenders/{lender_id}/fund"])
     assert {"get", "put"} <= set(paths["/lenders/{lender_id}/autolend"])
     assert "get" in paths["/loans/fundraising"] and "get" in paths["/impact"]
+
+
+def test_a_lender_chooses_how_repayments_are_told(client, token, lender_a) -> None:
+    headers = token("lender", lender_a.id)
+    url = f"/api/v1/lenders/{lender_a.id}/notifications"
+    assert client.get(url, headers=headers).json == {"lender_id": lender_a.id,
+                                                     "repayment_sms": "digest"}
+    response = client.put(url, json={"repayment_sms": "each"}, headers=headers)
+    assert response.status_code == 200 and response.json["repayment_sms"] == "each"
+    assert client.get(url, headers=headers).json["repayment_sms"] == "each"
+
+
+@pytest.mark.parametrize("body", [{}, {"repayment_sms": "weekly"}, {"repayment_sms": 1}])
+def test_a_bad_notification_choice_is_a_400(client, token, lender_a, body) -> None:
+    response = client.put(f"/api/v1/lenders/{lender_a.id}/notifications", json=body,
+                          headers=token("lender", lender_a.id))
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "invalid_repayment_sms"
+
+
+def test_a_lender_cannot_read_anothers_notifications(client, token, world, lender_a) -> None:
+    other = world.lender()
+    response = client.get(f"/api/v1/lenders/{other.id}/notifications",
+                          headers=token("lender", lender_a.id))
+    assert response.status_code == 404

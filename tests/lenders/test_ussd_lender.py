@@ -195,3 +195,24 @@ def test_a_wrong_pin_on_the_signature_lends_nothing(world, session, handset, len
     phone.reply("9999")
     phone.expect("Wrong PIN", end=False)
     assert session.scalar(select(LoanFunding).where(LoanFunding.lender_id == lender.id)) is None
+
+
+REPAYMENT_SMS = {
+    "en": ("Repayment SMS now: One SMS a day", "Your choice is saved."),
+    "sw": ("SMS za marejesho sasa: SMS moja kwa siku", "Chaguo lako limehifadhiwa."),
+}
+
+
+@LANGUAGES
+def test_a_lender_chooses_an_sms_for_each_repayment(session, handset, lender_in,
+                                                   lang) -> None:
+    lender = lender_in(lang)
+    phone = handset(lender)
+    open_menu(phone, lang)
+    phone.reply("6")
+    now, saved = REPAYMENT_SMS[lang]
+    phone.expect(now, end=False)  # the daily digest is the default
+    phone.reply("2")
+    phone.expect(saved, end=True)
+    session.expire_all()
+    assert session.get(Member, lender.id).repayment_sms == "each"

@@ -12,7 +12,7 @@ from core.money import Money
 from core.outbox import OutboxItem
 from messaging.models import SmsMessage
 from messaging.optouts import AT_OPT_OUT, opt_out
-from messaging.outbound import NotAMember, inbox, notify_member, queue_sms
+from messaging.outbound import NotAMember, inbox, notify_member, prepare, queue_many, queue_sms
 from messaging.senders import SendResult
 
 PHONE = "+254711000101"
@@ -160,3 +160,24 @@ def test_replies_are_not_member_notices(session, lending) -> None:
     lending.add_member(PHONE, "Amina")
     with pytest.raises(ValueError, match="help_reply is a reply"):
         notify_member(session, PHONE, "help_reply", key="k-17")
+
+
+def test_a_batch_is_queued_like_single_messages(session, worker, sender, clock) -> None:
+    """queue_many: opt-outs suppressed (legal notices still go), each key once, sent after."""
+    other = "+254711000102"
+    opt_out(session, other, AT_OPT_OUT)
+    batch = [prepare(PHONE, "repay_requested", "en", AMOUNT, key="b-1"),
+             prepare(other, "repay_requested", "sw", AMOUNT, key="b-2"),
+             prepare(other, "repay_requested", "en", AMOUNT, key="b-3", category="legal"),
+             prepare("not a phone", "repay_requested", "en", AMOUNT, key="b-4")]
+    assert batch[3] is None
+    assert queue_many(session, batch) == 2
+    assert queue_many(session, batch) == 0  # the same keys again: nothing new
+    rows = {m.idempotency_key: (m.to_phone, m.status, m.language) for m in session.scalars(
+        select(SmsMessage).where(SmsMessage.idempotency_key.like("b-%")))}
+    assert rows == {"b-1": (PHONE, "queued", "en"), "b-2": (other, "suppressed", "sw"),
+                    "b-3": (other, "queued", "en")}
+    assert [len(outbox_items(session, k)) for k in ("b-1", "b-2", "b-3")] == [1, 0, 1]
+    session.commit()
+    worker.run()
+    assert sorted(phone for phone, _ in sender.sent) == sorted([PHONE, other])
