@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from argon2 import PasswordHasher  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
 import ledger  # noqa: E402
 from core import runtime  # noqa: E402
@@ -108,6 +109,21 @@ def set_up(db: Database, run: int, loans: int) -> list[int]:
     return ids
 
 
+class StatementCounter:
+    """Counts the SQL statements (round trips) the engine sends, COMMITs included."""
+
+    def __init__(self, db: Database) -> None:
+        self.count = 0
+        event.listen(db.engine, "before_cursor_execute", self._statement)
+        event.listen(db.engine, "commit", self._commit)
+
+    def _statement(self, *_args: object) -> None:
+        self.count += 1
+
+    def _commit(self, *_args: object) -> None:
+        self.count += 1
+
+
 def repay_all(db: Database, run: int, loan_ids: Sequence[int], count: int, workers: int) -> float:
     """Post `count` repayments over the loans from `workers` threads; returns seconds taken."""
     rng = random.Random(run)
@@ -159,9 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     loan_ids = set_up(rt.db, run, args.loans)
     print(f"set up {len(loan_ids)} loans x {LENDERS_PER_LOAN} lenders, paid out: "
           f"{time.perf_counter() - began:.1f} s")
+    counter = StatementCounter(rt.db)
+    cpu = time.process_time()
     seconds = repay_all(rt.db, run, loan_ids, args.repayments, args.workers)
-    print(f"{args.repayments} repayments, {args.workers} worker(s): {seconds:.1f} s, "
-          f"{args.repayments / seconds:.0f} repayments/s")
+    cpu = time.process_time() - cpu
+    print(f"{args.repayments} repayments, {args.workers} worker thread(s): {seconds:.1f} s, "
+          f"{args.repayments / seconds:.0f} repayments/s; in-process CPU "
+          f"{cpu * 1000 / args.repayments:.2f} ms and {counter.count / args.repayments:.1f} SQL "
+          f"statements (COMMIT included) per repayment; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     verified, trial, ok = verify(rt.db)
     print(f"ledger.verify: {verified * 1000:.0f} ms, trial balance: {trial * 1000:.0f} ms, "
           f"{'OK' if ok else 'NOT OK'}")
