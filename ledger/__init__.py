@@ -13,18 +13,22 @@ the submodules are how the package is laid out, not separate interfaces.
 """
 
 from ledger.book import (
+    AccountRow,
     IdempotencyConflict,
     InsufficientFunds,
     LedgerError,
+    Posted,
     TrialBalance,
     TrialBalanceLine,
     Unbalanced,
     Verification,
+    accounts,
     balance,
     entries_for_member,
     get_account,
     lock_account,
     post,
+    post_entry,
     reverse,
     trial_balance,
     verify,
@@ -59,9 +63,10 @@ from ledger.models import Account, JournalEntry, Posting
 __all__ = [
     "ASSET", "DEBIT_NORMAL", "EQUITY", "EXPENSE", "FEE_INCOME", "INCOME", "INTEREST_INCOME",
     "KINDS", "LIABILITY", "MOBILE_MONEY_FLOAT", "PENALTY_INCOME", "RECOVERY_INCOME", "SUSPENSE",
-    "WRITE_OFF_EXPENSE", "Account", "AccountSpec", "IdempotencyConflict", "InsufficientFunds",
-    "JournalEntry", "LedgerError", "Posting", "TrialBalance", "TrialBalanceLine", "Unbalanced",
-    "Verification", "balance", "borrower_credit", "credit", "debit", "entries_for_member",
-    "get_account", "lender_wallet", "loan_participation", "loan_penalties", "loan_principal",
-    "lock_account", "normal_balance", "post", "reverse", "trial_balance", "verify",
+    "WRITE_OFF_EXPENSE", "Account", "AccountRow", "AccountSpec", "IdempotencyConflict",
+    "InsufficientFunds", "JournalEntry", "LedgerError", "Posted", "Posting", "TrialBalance",
+    "TrialBalanceLine", "Unbalanced", "Verification", "accounts", "balance", "borrower_credit",
+    "credit", "debit", "entries_for_member", "get_account", "lender_wallet", "loan_participation",
+    "loan_penalties", "loan_principal", "lock_account", "normal_balance", "post", "post_entry",
+    "reverse", "trial_balance", "verify",
 ]

@@ -4,12 +4,12 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
+import ledger
 from core.gsm7 import sms_segments
 from lending.digest import DigestLine, render_digest, send_lender_digests, set_repayment_sms
 from lending.models import LenderCredit, Member
 from lending.repayments import record_repayment
 from messaging.models import SmsMessage
-from payments import ledger
 
 
 def pay(session, loan, amount: int, key: str) -> None:

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+import ledger
 from core.money import Money
 from lending.models import LenderCredit, Member
 from lending.queries import balance_summary
@@ -11,7 +12,6 @@ from lending.repayments import record_repayment
 from messaging.models import SmsMessage
 from messaging.outbound import queue_sms
 from messaging.reminders import reminder_key
-from payments import ledger
 
 
 def messages(session, phone: str) -> list[str]:
