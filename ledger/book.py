@@ -190,7 +190,7 @@ def _move_running_balances(session: Session, deltas: Mapping[Account, int]) -> d
         return {account_id: _add_to_balance(session, account_id, amount)
                 for account_id, amount in sorted(by_id.items())}
     session.execute(select(Account.id).where(Account.id.in_(by_id))
-                    .order_by(Account.id).with_for_update())
+                    .order_by(Account.id).with_for_update(key_share=True))
     changes = values(column("id", BigInteger), column("delta", BigInteger),
                      name="changes").data(sorted(by_id.items()))
     rows = session.execute(
@@ -361,9 +361,14 @@ SELECT id FROM entry
 """).bindparams(bindparam("meta", type_=JSON()), bindparam("occurred_at", type_=UTCDateTime()),
                 bindparam("created_at", type_=UTCDateTime()))
 
+# NO KEY UPDATE, not UPDATE: inserting a posting takes a KEY SHARE lock on its account
+# (the foreign key), which FOR UPDATE would wait for. A repayment that posts before it
+# moves balances would then wait on another's postings while that one waits on its own:
+# a deadlock. The balance column is no key, so NO KEY UPDATE is the lock it needs.
 _MOVE_BALANCES = text("""
 WITH locked AS MATERIALIZED (
-    SELECT id FROM ledger_accounts WHERE id = ANY(CAST(:ids AS BIGINT[])) ORDER BY id FOR UPDATE
+    SELECT id FROM ledger_accounts WHERE id = ANY(CAST(:ids AS BIGINT[]))
+    ORDER BY id FOR NO KEY UPDATE
 )
 UPDATE ledger_accounts SET balance = ledger_accounts.balance + change.delta
 FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS change(id, delta)
@@ -433,7 +438,7 @@ def lock_account(session: Session, spec: AccountSpec, currency: str = "KES") -> 
         populate_existing=True
     )
     if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     locked = session.scalar(query)
     assert locked is not None
     return locked

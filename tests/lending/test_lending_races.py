@@ -10,6 +10,7 @@ import ledger
 from core.outbox import OutboxItem
 from ledger import borrower_credit, loan_participation, loan_principal
 from lending.applications import apply_for_loan
+from lending.disbursement import complete_disbursement, start_disbursement
 from lending.errors import LendingError
 from lending.funding import fund_loan
 from lending.loans import principal_outstanding
@@ -105,3 +106,33 @@ def test_two_applications_at_once_leave_one_open_loan(committed_db, builder) -> 
         for key in ("app-a", "app-b")
     ]
     assert race(committed_db, calls) == ["active_loan_exists", "ok"]
+
+
+def test_repayments_of_loans_sharing_lenders_never_deadlock(committed_db, builder) -> None:
+    """Each repayment moves the same two wallets: their row locks must not cross."""
+    with committed_db.transaction() as s:
+        world = builder(s)
+        first, second = world.lender(wallet=600_000), world.lender(wallet=600_000)
+        loan_ids = []
+        for n in range(6):
+            loan = world.fundraising()
+            order = (first, second) if n % 2 else (second, first)  # stakes in both orders
+            for i, lender in enumerate(order):
+                fund_loan(s, loan_id=loan.id, lender_id=lender.id, shares=5,
+                          idempotency_key=f"shared-{loan.id}-{i}")
+            start_disbursement(s, loan.id, actor="payments")
+            complete_disbursement(s, loan.id, receipt=f"SHARED{loan.id}",
+                                  occurred_at=loan.created_at)
+            loan_ids.append(loan.id)
+        wallets_before = [ledger.balance(s, ledger.lender_wallet(m.id)) for m in (first, second)]
+
+    outcomes = race(committed_db, [repay(loan_id, 26_000, f"shared-{loan_id}")
+                                   for loan_id in loan_ids])
+
+    assert outcomes == ["ok"] * 6
+    with committed_db.transaction() as s:
+        received = sum(ledger.balance(s, ledger.lender_wallet(m.id)) for m in (first, second))
+        interest = sum(r.platform_interest for r in s.scalars(
+            select(Repayment).where(Repayment.loan_id.in_(loan_ids))))
+        assert received - sum(wallets_before) == 6 * 26_000 - interest
+        assert ledger.verify(s).ok
