@@ -103,6 +103,7 @@ OPTIONAL_BLUEPRINTS = (
     "gateway.api",
     "gateway.ops",
     "gateway.simulator",
+    "gateway.transparency",
 )
 """Blueprints by module; each module exposes `bp`."""
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "reconciliation.cli",
     "payments.cli",
     "messaging.cli",
+    "gateway.impact_cli",
 )
 """Modules that expose `commands`: a list of click commands to register."""
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from core import clock as clock_module
 from core.clock import FrozenClock, utcnow
 from gateway.auth import create_api_key, create_operator
+from gateway.demo_impact import seed_impact
 from gateway.ops_models import Operator
 from gateway.wiring import import_handlers
 from insurance import capital, claims, policies
@@ -123,6 +124,7 @@ class Demo:
         self.chama_going_round()
         self.insurance()
         self.paybill_payments_we_could_not_match()
+        seed_impact(self.session, self.borrowers)
 
     # --- people --------------------------------------------------------------------
 

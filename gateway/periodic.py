@@ -31,6 +31,8 @@ PERIODIC = (
     Periodic("lending.autolend.autolend_job", "default", interval=300),
     # Chama rounds that ended, last month's savings interest and saving raises (idempotent).
     Periodic("savings.jobs.run_daily", "default", cron="20 0 * * *"),
+    # Survey invitations by SMS, mid-morning local time (07:00 UTC is 10:00 in Nairobi).
+    Periodic("impact.jobs.run_invitations", "default", cron="0 7 * * *"),
 )
 
 

@@ -47,6 +47,8 @@ MODEL_MODULES = (
     "gateway.ops_models",
     "savings.models",
     "insurance.models",
+    "impact.models",
+    "education.models",
 )
 
 

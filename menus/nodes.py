@@ -293,4 +293,20 @@ class End:
         raise Invalid(INVALID_CHOICE)
 
 
-Node = Menu | Ask | Pick | Do | Pin | End
+@dataclass(frozen=True)
+class Dynamic:
+    """A screen whose words and choices are data (a survey's questions): both are functions."""
+
+    id: str
+    show: Callable[[Ctx], Outcome]
+    take: Callable[[Ctx, str], Outcome]
+    private: bool = False
+
+    def enter(self, ctx: Ctx) -> Outcome:
+        return self.show(ctx)
+
+    def accept(self, ctx: Ctx, answer: str) -> Outcome:
+        return self.take(ctx, answer)
+
+
+Node = Menu | Ask | Pick | Do | Pin | End | Dynamic

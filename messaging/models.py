@@ -35,6 +35,7 @@ class SmsMessage(Base):
     cost: Mapped[str | None] = mapped_column(String(32))
     cost_minor: Mapped[int | None] = mapped_column(BigInteger)
     segments: Mapped[int] = mapped_column(default=1)
+    tip: Mapped[str | None] = mapped_column(String(16))  # the education tip appended, if any
     failure_reason: Mapped[str | None] = mapped_column(String(80))
     retry_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]

@@ -29,7 +29,7 @@ from messaging.models import QUEUED, SUPPRESSED, SmsMessage
 from messaging.optouts import opted_out_among
 from messaging.outbound import SEND_KIND, house_params, outbox_key
 from messaging.ports import DueInstallment, PortNotConfigured, member_lookup
-from messaging.templates import language_or_default, render, segments
+from messaging.templates import TIP_TEMPLATES, language_or_default, render, segments
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ SCANNED_OFFSETS = (-7, -3, -1, 0, 1, 3, 7, 14)
 QUIET_FROM, QUIET_UNTIL = time(20, 0), time(8, 0)
 BATCH, DISPATCH_CHUNK = 1000, 200
 KEY_PREFIX = "reminder:"
+TIP_EVERY = timedelta(days=7)
+"""A phone gets at most one education tip in this long (docs/education.md)."""
 
 
 @dataclass
@@ -121,6 +123,7 @@ def _queue_batch(
     opted_out = opted_out_among(session, (inst.phone for inst, _, _ in fresh))
     rows = [_message_row(inst, offset, key, now, house, inst.phone in opted_out)
             for inst, offset, key in fresh]
+    add_tips(session, rows, now)
     inserted = {
         key for (key,) in _insert_ignoring_duplicates(
             session, SmsMessage.__table__, rows, "idempotency_key", "idempotency_key")
@@ -144,8 +147,30 @@ def _message_row(
         "idempotency_key": key, "to_phone": inst.phone,
         "body": body, "language": language, "template": template_for(offset),
         "category": "reminder", "status": SUPPRESSED if opted_out else QUEUED,
-        "segments": segments(body), "retry_count": 0, "created_at": now,
+        "segments": segments(body), "retry_count": 0, "created_at": now, "tip": None,
     }
+
+
+def add_tips(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Follow some reminders with a money tip: a phone gets one a week at most, and only
+    when the tip fits in the segments the reminder takes anyway (it never costs an SMS)."""
+    phones = {row["to_phone"] for row in rows if row["status"] == QUEUED}
+    if not phones:
+        return
+    tipped = set(session.scalars(
+        select(SmsMessage.to_phone).where(SmsMessage.to_phone.in_(phones),
+                                          SmsMessage.tip.is_not(None),
+                                          SmsMessage.created_at > now - TIP_EVERY)))
+    week = now.isocalendar().week
+    for row in rows:
+        phone = row["to_phone"]
+        if row["status"] != QUEUED or phone in tipped:
+            continue
+        tip = TIP_TEMPLATES[(week + int(phone[-4:] or 0)) % len(TIP_TEMPLATES)]
+        body = f"{row['body']} {render(tip, row['language'])}"
+        if segments(body) == row["segments"]:
+            row["body"], row["tip"] = body, tip
+            tipped.add(phone)
 
 
 def _outbox_row(key: str, now: datetime, due: datetime) -> dict[str, Any]:

@@ -178,6 +178,14 @@ TEMPLATES: dict[str, Template] = {
         _t("lender_loan_funded",
            "Your {amount} share of loan {reference} is funded. Repayments come to you as "
            "the borrower pays.", audience=LENDER, reference=REFERENCE, amount=MONEY),
+        _t("survey_invitation",
+           "{first_name}, help us see how Mkopo helps you: a few private questions. Dial "
+           "{ussd_code}, choose More services, then Survey. It is free.", first_name=NAME),
+        _t("tip_save_daily", "Tip: save a little every day, even KES 20."),
+        _t("tip_needs_first", "Tip: pay needs first, then wants."),
+        _t("tip_apart", "Tip: keep business and home money apart."),
+        _t("tip_no_loan_for_loan", "Tip: never borrow to repay a loan."),
+        _t("tip_compare_apr", "Tip: compare loans by their APR."),
         _t("lender_repayment_received",
            "You received {amount} from loan {reference}. Your available balance is "
            "{balance}.", audience=LENDER, reference=REFERENCE, amount=MONEY, balance=MONEY),
@@ -193,6 +201,10 @@ TEMPLATES: dict[str, Template] = {
            audience=LENDER, amount=MONEY, count=COUNT, balance=MONEY),
     )
 }
+
+TIP_TEMPLATES = ("tip_save_daily", "tip_needs_first", "tip_apart", "tip_no_loan_for_loan",
+                 "tip_compare_apr")
+"""Financial-education tips, one of which may follow a reminder (messaging.reminders)."""
 
 REMINDER_TEMPLATES = ("reminder_upcoming", "reminder_due_today", "reminder_late",
                       "reminder_late_help")

@@ -29,6 +29,8 @@ ENDPOINT_MODULES = (
     "gateway.api.payouts",
     "gateway.api.savings",
     "gateway.api.insurance",
+    "gateway.api.impact",
+    "gateway.api.transparency",
 )
 
 

@@ -15,7 +15,8 @@ from flask import jsonify, request
 from gateway.api import ApiError, bp, choice_arg, endpoint, int_arg, json_body, page_args, query
 from gateway.auth import current_caller
 from gateway.database import get_session
-from lending import autolend, digest, impact, lenders
+from impact import reach as impact
+from lending import autolend, digest, lenders
 from lending.errors import LendingError
 from lending.models import REPAYMENT_SMS_CHOICES, LoanFunding, Member
 

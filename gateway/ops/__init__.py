@@ -44,6 +44,7 @@ def _security_headers(response: Response) -> Response:
 
 
 import gateway.ops.auth  # noqa: E402,F401  - registers the login routes on bp
+import gateway.ops.impact_views  # noqa: E402,F401  - impact and learning pages
 import gateway.ops.insurance  # noqa: E402,F401  - registers the insurance pages on bp
 import gateway.ops.people  # noqa: E402,F401  - registers the members and payouts pages
 import gateway.ops.savings  # noqa: E402,F401  - registers the savings pages on bp

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from menus.flows import account, home, insurance, loans, registration, savings
+from menus.flows import account, home, insurance, learn, loans, registration, savings, survey
 from menus.flows.titles import FLOW_TITLES
 from menus.nodes import Node
 
 NODES: dict[str, Node] = {
     node.id: node
-    for module in (home, registration, loans, account, savings, insurance)
+    for module in (home, registration, loans, account, savings, insurance, survey, learn)
     for node in module.NODES
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from menus.flows.survey import offer_if_due
 from menus.nodes import Choice, Ctx, Do, Finish, Goto, Menu, Pin
 from menus.ports import ACTIVE, PENDING
 from menus.texts import N_
@@ -21,6 +22,10 @@ def route_home(ctx: Ctx) -> Goto | Finish:
     member = ctx.member
     if member is None:
         return Goto("welcome")
+    if member.status in (ACTIVE, PENDING) and not ctx.state.stack and not ctx.state.text:
+        offer = offer_if_due(ctx)  # only as a session opens: once, never on "00"
+        if offer is not None:
+            return offer
     if member.status == ACTIVE:
         return Goto("home.active")
     if member.status == PENDING:
@@ -75,6 +80,8 @@ NODES = (
     Menu("more", N_("More services"), private=True, choices=(
         Choice(N_("Akiba savings"), "save"),
         Choice(N_("Bima insurance"), "bima"),
+        Choice(N_("Learn"), "learn"),
+        Choice(N_("Survey"), "survey"),
     )),
     Menu("home.pending", N_("Hi {name}, we are still verifying your registration."),
          params=_first_name, nav=False, choices=(

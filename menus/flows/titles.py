@@ -16,4 +16,6 @@ FLOW_TITLES = {
     "lend": N_("Lend"),
     "save": N_("Akiba savings"),
     "bima": N_("Bima insurance"),
+    "survey": N_("Survey"),
+    "learn": N_("Learn"),
 }

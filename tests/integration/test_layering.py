@@ -20,11 +20,11 @@ WEB = ("flask", "werkzeug")
 
 DOMAIN = (
     "lending", "payments", "reconciliation", "menus", "messaging", "ledger", "core", "savings",
-    "insurance",
+    "insurance", "impact", "education",
 )
 LAYERS = (
     "gateway", "menus", "lending", "payments", "reconciliation", "messaging", "ledger", "savings",
-    "insurance",
+    "insurance", "impact", "education",
 )
 
 RULES: dict[str, tuple[str, ...]] = {

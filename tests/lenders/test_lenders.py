@@ -8,8 +8,9 @@ import pytest
 
 import ledger
 from core.clock import utcnow
+from impact import reach as impact
 from ledger import lender_wallet
-from lending import impact, lenders
+from lending import lenders
 from lending.disbursement import complete_disbursement, start_disbursement
 from lending.errors import LendingError
 from lending.repayments import record_repayment

@@ -1,4 +1,4 @@
-"""Impact figures for one lender or the whole platform: who was reached and how money came back.
+"""Reach figures for one lender or the whole platform: who was reached and how money came back.
 
 Definitions (also in docs/lenders.md):
 - borrowers reached: distinct borrowers of disbursed loans the lender funded;

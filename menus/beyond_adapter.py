@@ -1,0 +1,101 @@
+"""The survey and Learn menus' port over impact/ and education/, in the request's session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from core.clock import utcnow
+from education import lessons
+from impact import panel
+from impact.definition import SurveyDefinition
+from lending.localtime import today
+from menus.beyond_ports import LessonNumbersView, SurveyOfferView
+from menus.ports import ServiceRefused
+
+T = TypeVar("T")
+
+
+class DomainBeyondServices:
+    """`menus.beyond_ports.BeyondServices` over the impact panel and the lessons."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def survey_on_dial(self, member_id: int) -> SurveyOfferView | None:
+        offer = panel.offer_on_dial(self.session, member_id)
+        return None if offer is None else SurveyOfferView(offer.invitation_id, offer.questions)
+
+    def open_survey(self, member_id: int) -> SurveyOfferView | None:
+        invitation = panel.open_invitation(self.session, member_id)
+        if invitation is None:
+            return None
+        definition = panel.survey_for(self.session, invitation)
+        return SurveyOfferView(invitation.id, len(definition.questions))
+
+    def surveys_opted_out(self, member_id: int) -> bool:
+        return panel.is_opted_out(self.session, member_id)
+
+    def start_survey(self, member_id: int, invitation_id: int) -> SurveyDefinition:
+        with self._unit():
+            return panel.consent(self.session, member_id, invitation_id, utcnow())
+
+    def survey_questions(self, member_id: int, invitation_id: int) -> SurveyDefinition:
+        return self._call(lambda: panel.questions(self.session, member_id, invitation_id))
+
+    def postpone_survey(self, member_id: int, invitation_id: int) -> None:
+        with self._unit():
+            panel.postpone(self.session, member_id, invitation_id)
+
+    def opt_out_of_surveys(self, member_id: int) -> None:
+        with self._unit():
+            panel.opt_out(self.session, member_id, utcnow())
+
+    def opt_in_to_surveys(self, member_id: int) -> None:
+        with self._unit():
+            panel.opt_in(self.session, member_id)
+
+    def submit_survey(self, member_id: int, invitation_id: int, answers: dict[str, int]
+                      ) -> None:
+        with self._unit():
+            panel.record_response(self.session, member_id, invitation_id, answers, utcnow())
+
+    def lesson_numbers(self, member_id: int) -> LessonNumbersView | None:
+        numbers = lessons.her_numbers(self.session, member_id, today())
+        if numbers is None:
+            return None
+        return LessonNumbersView(numbers.source, numbers.amount, numbers.received,
+                                 numbers.total_repayable, numbers.cost, numbers.apr,
+                                 numbers.currency)
+
+    def check_lesson(self, member_id: int, lesson: str, answer: int) -> bool:
+        with self._unit():
+            result = lessons.check_answer(self.session, member_id, lesson, answer, utcnow())
+        return result.correct
+
+    def lessons_done(self, member_id: int) -> int:
+        return len(lessons.completed_lessons(self.session, member_id))
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    @contextmanager
+    def _unit(self) -> Iterator[None]:
+        """Commit on success; a refusal rolls back and becomes the polite generic screen."""
+        try:
+            yield
+            self.session.commit()
+        except (panel.PanelError, lessons.UnknownLesson):
+            self.session.rollback()
+            raise ServiceRefused("service_unavailable") from None
+        except Exception:
+            self.session.rollback()
+            raise
+
+    def _call(self, read: Callable[[], T]) -> T:
+        try:
+            return read()
+        except panel.PanelError:
+            raise ServiceRefused("service_unavailable") from None
