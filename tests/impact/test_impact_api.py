@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 from sqlalchemy import select
@@ -10,14 +11,19 @@ from sqlalchemy import select
 import ledger
 from core.clock import utcnow
 from education.lessons import check_answer
-from gateway.auth import create_api_key
+from gateway.auth import create_api_key, create_operator
 from impact.default_survey import DEFAULT_SURVEY
+
+_n = itertools.count(1)
 
 
 @pytest.fixture
 def key(session):
     def make(role: str, owner_id: int | None = None) -> dict[str, str]:
-        if owner_id is None and role != "operator":
+        if owner_id is None and role == "operator":
+            owner_id = create_operator(session, email=f"op{next(_n)}@mkopo.test",
+                                       password="a-long-test-password-1", role="admin").id
+        elif owner_id is None:
             owner_id = 999_999  # an owner nothing belongs to
         _, token = create_api_key(session, role=role, owner_id=owner_id)
         session.commit()
