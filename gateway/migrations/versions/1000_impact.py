@@ -14,7 +14,8 @@ from core.db import BigId, UTCDateTime
 revision: str = "1000_impact"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("impact",)
-depends_on: str | Sequence[str] | None = ("0400_lending", "0300_ledger", "0200_messaging")
+depends_on: str | Sequence[str] | None = ("0400_lending", "0310_ledger_derived_balances",
+                                              "0200_messaging")
 
 
 def _fk(table: str, column: str, target: str) -> sa.ForeignKeyConstraint:
