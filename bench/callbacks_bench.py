@@ -348,17 +348,14 @@ def _seed_loans(redis_url: str, count: int) -> list[str]:
     import random
 
     import ledger_bench
-    from argon2 import PasswordHasher
 
     from core import runtime
     from core.runtime import Runtime
     from core.settings import Settings
-    from lending import members
     from lending.models import Loan
 
     os.environ["REDIS_URL"] = redis_url
     rt = runtime.configure(Runtime(Settings.from_env()))
-    members.PIN_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     began = time.perf_counter()
     ids = ledger_bench.set_up(rt.db, random.randrange(10_000), count)
     with rt.db.transaction() as session:

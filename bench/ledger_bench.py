@@ -22,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from argon2 import PasswordHasher  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 import ledger  # noqa: E402
@@ -168,8 +167,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rt = runtime.configure(Runtime(Settings.from_env()))
     upgrade(rt.db.url)
-    # argon2id at full cost is a login-time price, not what this benchmark measures
-    members.PIN_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     run = random.randrange(10_000)
     began = time.perf_counter()
     loan_ids = set_up(rt.db, run, args.loans)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,7 +57,11 @@ class Settings:
     currency: str = "KES"
     default_region: str = "KE"
     timezone: str = "Africa/Nairobi"
-    pin_pepper: str = ""
+    pin_pepper: str = ""  # argon2id PIN verifiers from before PIN_KEY (upgraded on use)
+    pin_key: str = ""
+    pin_key_id: str = "1"
+    pin_keys: tuple[str, ...] = ()  # retired PIN keys, "id:secret" each
+    pin_key_file: str = ""
     payout_approval_threshold: int = 5_000_000  # minor units: KES 50,000
     sim_swap_provider: str = "simulator"  # simulator, camara, or none (no check)
     sim_swap_api_url: str = ""
@@ -101,7 +106,7 @@ class Settings:
             name = _ENV_TO_FIELD.get(key, key.lower())
             if name in fields:  # Flask-style keys such as TESTING are not ours
                 values[name] = _coerce(fields[name], value) if isinstance(value, str) else value
-        settings = cls(**values)
+        settings = cls(**values)._with_pin_key_file()
         settings.check()
         return settings.with_development_secrets()
 
@@ -110,6 +115,7 @@ class Settings:
         if self.env not in ENVIRONMENTS:
             raise ConfigurationError(f"MKOPO_ENV must be one of {', '.join(ENVIRONMENTS)}")
         check_database_url(self.database_url)
+        self._check_pin_key_ids()
         if not self.is_production:
             return
         missing = [
@@ -119,7 +125,7 @@ class Settings:
                 ("CALLBACK_TOKEN", self.callback_token),
                 ("DATABASE_URL", self.database_url),
                 ("REDIS_URL", self.redis_url),
-                ("PIN_PEPPER", self.pin_pepper),
+                ("PIN_KEY", self.pin_key),
             )
             if not value
         ]
@@ -130,10 +136,38 @@ class Settings:
         self._check_production_secrets()
         self._check_production_providers()
 
+    def _check_pin_key_ids(self) -> None:
+        """Key ids are written into every PIN verifier: short words, each naming one key."""
+        ids = [self.pin_key_id] + [entry.partition(":")[0] for entry in self.pin_keys]
+        if any(not PIN_KEY_ID_PATTERN.fullmatch(key_id) for key_id in ids):
+            raise ConfigurationError(
+                "PIN_KEY_ID and the ids of PIN_KEYS (written id:secret,id:secret) must be "
+                "1-16 letters, digits, '-' or '_'")
+        if len(set(ids)) != len(ids):
+            raise ConfigurationError("PIN_KEYS repeats a key id (or reuses PIN_KEY_ID)")
+        if any(not entry.partition(":")[2] for entry in self.pin_keys):
+            raise ConfigurationError("PIN_KEYS needs a secret after each id (id:secret)")
+
+    def _with_pin_key_file(self) -> Settings:
+        """PIN_KEY_FILE (a mounted secret) holds the current PIN key; it wins over PIN_KEY."""
+        if not self.pin_key_file:
+            return self
+        try:
+            key = Path(self.pin_key_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"PIN_KEY_FILE cannot be read ({exc.strerror or 'unreadable'}): "
+                "point it at a file holding the PIN key") from None
+        if not key:
+            raise ConfigurationError("PIN_KEY_FILE is empty: it must hold the PIN key")
+        return self.replace(pin_key=key)
+
     def _check_production_secrets(self) -> None:
         """Secrets a person could guess or a laptop could brute-force are refused, by name."""
         short = [name for name in PRODUCTION_SECRETS
                  if 0 < len(str(getattr(self, _field_of(name), "")).encode()) < MIN_SECRET_BYTES]
+        short += [f"PIN_KEYS ({entry.partition(':')[0]})" for entry in self.pin_keys
+                  if len(entry.partition(":")[2].encode()) < MIN_SECRET_BYTES]
         if short:
             raise ConfigurationError(
                 f"production needs secrets of at least {MIN_SECRET_BYTES} bytes: "
@@ -153,18 +187,24 @@ class Settings:
 
     def with_development_secrets(self) -> Settings:
         """Fill secrets a development or test process may invent for itself."""
+        if self.is_production:
+            return self
         return self.replace(
             secret_key=self.secret_key or secrets.token_urlsafe(32),
             callback_token=self.callback_token or secrets.token_urlsafe(24),
             pin_pepper=self.pin_pepper or "development-pepper",
+            # fixed, not random: PIN verifiers outlive the process (dev server, worker, seeds)
+            pin_key=self.pin_key or DEVELOPMENT_PIN_KEY,
         )
 
 
 MIN_SECRET_BYTES = 32
-PRODUCTION_SECRETS = ("SECRET_KEY", "CALLBACK_TOKEN", "PIN_PEPPER", "PIN_KEY", "METRICS_TOKEN",
+PIN_KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,16}")
+DEVELOPMENT_PIN_KEY = "development-pin-key, never used in production"
+PRODUCTION_SECRETS = ("SECRET_KEY", "CALLBACK_TOKEN", "PIN_KEY", "PIN_PEPPER", "METRICS_TOKEN",
                       "AT_CALLBACK_TOKEN")
-"""Checked for length in production when set (the first three must be set; PIN_KEY when the
-settings have it)."""
+"""Checked for length in production when set (the first three must be set; PIN_PEPPER only
+while argon2id PIN verifiers from before PIN_KEY remain; the old keys of PIN_KEYS too)."""
 
 
 def _field_of(env_name: str) -> str:

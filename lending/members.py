@@ -1,20 +1,15 @@
 """Members: registration, verification by a field partner, PINs, preferences, tickets.
 
-PINs are stored as argon2id hashes of HMAC-SHA256(pepper, pin): the pepper lives
-in settings, not in the database, so a stolen table alone cannot be brute-forced
-over the tiny 4-digit space. Every function runs in the caller's transaction; a
-failed PIN attempt is persisted only when the caller commits.
+PINs are kept as keyed verifiers (`lending.pins`): the key lives in settings, not in
+the database, so a stolen table alone lets nobody test a PIN. Every function runs in
+the caller's transaction; a failed PIN attempt is persisted only when the caller commits.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -32,6 +27,7 @@ from lending.models import (
     Member,
     Ticket,
 )
+from lending.pins import check_pin_rules, hash_pin, needs_upgrade, pin_matches
 from lending.protection import START_LIMIT, change_limit
 
 MAX_PIN_ATTEMPTS = 3
@@ -40,12 +36,6 @@ LANGUAGES = ("en", "sw")
 GENDERS = ("f", "m", "x")
 TICKET_KINDS = ("complaint", "hardship")
 MAX_TICKET_TEXT = 1000
-# argon2id at one of OWASP's minimum profiles (7 MiB, 5 passes, 1 lane). OWASP lists it as
-# equal in strength to 19 MiB x 2 passes; on our 2-CPU servers it verifies in ~22-26 ms
-# instead of ~36 ms, and a USSD PIN step has a 50 ms budget. A 4-digit PIN has only 10^4
-# values, so no work factor stops an offline search; the secret pepper does. Hashes made
-# with other parameters still verify, and are upgraded on the next right PIN.
-PIN_HASHER = PasswordHasher(time_cost=5, memory_cost=7_168, parallelism=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,34 +50,6 @@ class PinCheck:
 # --- PINs ---------------------------------------------------------------------
 
 
-def check_pin_rules(pin: str) -> None:
-    """Refuse PINs that are not 4 digits, all one digit, or a 1234-style run."""
-    if not (isinstance(pin, str) and len(pin) == 4 and pin.isascii() and pin.isdigit()):
-        raise LendingError("invalid_pin", "a PIN is 4 digits", field="pin")
-    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
-    if steps == {0}:
-        raise LendingError("weak_pin", "a PIN cannot repeat one digit", field="pin")
-    if steps in ({1}, {-1}):
-        raise LendingError("weak_pin", "a PIN cannot be a sequence like 1234", field="pin")
-
-
-def _peppered(pin: str) -> str:
-    pepper = runtime.current().settings.pin_pepper.encode()
-    return hmac.new(pepper, pin.encode(), hashlib.sha256).hexdigest()
-
-
-def hash_pin(pin: str) -> str:
-    """The stored form of a PIN (argon2id over the peppered HMAC)."""
-    return PIN_HASHER.hash(_peppered(pin))
-
-
-def _pin_matches(member: Member, pin: str) -> bool:
-    try:
-        return PIN_HASHER.verify(member.pin_hash, _peppered(pin))
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 def check_pin(session: Session, member_id: int, pin: str) -> PinCheck:
     """Check a PIN: three wrong in a row lock it for 30 minutes; a right one resets."""
     member = get_member(session, member_id)
@@ -96,9 +58,9 @@ def check_pin(session: Session, member_id: int, pin: str) -> PinCheck:
         if member.pin_locked_until > now:
             return PinCheck(False, 0, member.pin_locked_until)
         member.pin_locked_until, member.failed_pin_attempts = None, 0
-    if isinstance(pin, str) and _pin_matches(member, pin):
+    if pin_matches(member.pin_hash, pin):
         member.failed_pin_attempts = 0
-        if PIN_HASHER.check_needs_rehash(member.pin_hash):
+        if needs_upgrade(member.pin_hash):
             member.pin_hash = hash_pin(pin)
         return PinCheck(True, MAX_PIN_ATTEMPTS, None)
     member.failed_pin_attempts += 1

@@ -204,6 +204,40 @@ def fixture_payload() -> Any:
     return load
 
 
+class PinKeying:
+    """The one place tests make PIN verifiers other than through `lending.pins.hash_pin`:
+    argon2id ones as stored before PIN_KEY (at the smallest cost), and key rotations."""
+
+    def __init__(self, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.runtime = runtime
+        self.monkeypatch = monkeypatch
+
+    def legacy_hash(self, pin: str) -> str:
+        from argon2 import PasswordHasher
+
+        from lending.pins import legacy_hash_pin
+
+        return legacy_hash_pin(pin, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+    def rotate(self, key_id: str, key: str) -> None:
+        """Make `key_id` the current PIN key; the current one becomes a retired key."""
+        s = self.runtime.settings
+        retired = (*s.pin_keys, f"{s.pin_key_id}:{s.pin_key}")
+        self.monkeypatch.setattr(self.runtime, "settings", s.replace(
+            pin_key_id=key_id, pin_key=key, pin_keys=retired))
+
+    def forget(self, key_id: str) -> None:
+        """Drop a retired key, as an operator would once no verifier names it."""
+        s = self.runtime.settings
+        kept = tuple(entry for entry in s.pin_keys if entry.partition(":")[0] != key_id)
+        self.monkeypatch.setattr(self.runtime, "settings", s.replace(pin_keys=kept))
+
+
+@pytest.fixture
+def pin_keying(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> PinKeying:
+    return PinKeying(runtime, monkeypatch)
+
+
 @pytest.fixture
 def is_postgres(runtime: Runtime) -> bool:
     return runtime.db.dialect == "postgresql"

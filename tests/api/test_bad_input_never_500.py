@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
-from argon2 import PasswordHasher
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from werkzeug.routing import Rule
@@ -259,9 +258,7 @@ class World:
 
 
 @pytest.fixture
-def world(client, session, api_token, clock, monkeypatch) -> World:
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+def world(client, session, api_token, clock) -> World:
     create_product(session, {
         "code": PRODUCT_CODE, "name": "Never 500", "min_amount": 50_000,
         "max_amount": 5_000_000, "terms": [4, 8], "frequency": "weekly",

@@ -6,7 +6,6 @@ import itertools
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from gateway.ops_models import AuditEntry
@@ -50,9 +49,7 @@ class Applications:
 
 
 @pytest.fixture
-def apps(session, clock, monkeypatch) -> Applications:
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+def apps(session, clock) -> Applications:
     return Applications(session)
 
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from argon2 import PasswordHasher
-
 from gateway.demo import seed
-from lending import members
 
 
 def test_the_transparency_page_shows_figures_partners_impact_and_method(
-        live_app, committed_db, browser_page, artifacts, monkeypatch) -> None:
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        live_app, committed_db, browser_page, artifacts) -> None:
     with committed_db.transaction() as session:
         seed(session)
     page: Any = browser_page

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 import ledger
@@ -45,12 +44,6 @@ TEST_SURVEY: dict[str, Any] = {
     ],
 }
 """Option n of 'sales' scores 0, 25, 50, 100; of 'meals' 0 or 100."""
-
-
-@pytest.fixture(autouse=True)
-def fast_pins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 class World:

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,13 +37,6 @@ COVERED_PRODUCT: dict[str, Any] = {
     "terms": [4, 8], "frequency": "weekly", "interest_method": "flat", "interest_rate": "52",
     "upfront_fee_percent": "2", "credit_life_premium_percent": "1.5",
 }
-
-
-@pytest.fixture(autouse=True)
-def cheap_pin_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id at its smallest cost: these tests need members, not hard hashes."""
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def unique_phone() -> str:

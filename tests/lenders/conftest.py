@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 import ledger
@@ -20,13 +19,6 @@ from lending.protection import set_credit_limit
 
 PIN = "4826"
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def fast_pins(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id, at its smallest cost: the tests check behaviour, not hardness."""
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def unique_phone() -> str:

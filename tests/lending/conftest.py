@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 import ledger
@@ -31,14 +30,6 @@ SIMPLE_PRODUCT: dict[str, Any] = {
     "terms": [4, 8, 12], "frequency": "weekly", "interest_method": "flat",
     "interest_rate": "52",
 }
-
-
-@pytest.fixture(autouse=True)
-def cheap_pin_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id at its real cost is slow on purpose; tests only need it to be argon2id."""
-    monkeypatch.setattr(
-        members, "PIN_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 class Lending:

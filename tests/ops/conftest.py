@@ -44,13 +44,7 @@ def signed_in(app, operator) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def apps(session, clock, monkeypatch) -> Any:
-    from argon2 import PasswordHasher
+def apps(session, clock) -> Any:
     from ops_world import Applications
 
-    from lending import members
-
-    # PIN hashing is slow by design; these tests only need borrowers to exist.
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     return Applications(session)

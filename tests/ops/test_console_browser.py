@@ -65,15 +65,8 @@ def page() -> Iterator[Any]:
 
 
 @pytest.fixture
-def committed(runtime, monkeypatch) -> Any:
+def committed(runtime) -> Any:
     """Run setup code in its own committed transaction."""
-    from argon2 import PasswordHasher
-
-    from lending import members
-
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-
     def run(build: Any) -> Any:
         with runtime.db.transaction() as session:
             return build(session)

@@ -42,15 +42,6 @@ PRODUCT: dict[str, Any] = {
 }
 
 
-@pytest.fixture(autouse=True)
-def cheap_pin_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id at its real cost is slow on purpose; these tests only need members."""
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr(
-        members, "PIN_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-
-
 @pytest.fixture
 def sim(app: Any, runtime: Any, redis: Any) -> Iterator[SimulatorProvider]:
     """The simulator as this process's provider, posting callbacks into `app` in-process."""

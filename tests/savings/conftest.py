@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 import ledger
@@ -25,13 +24,6 @@ from savings import accounts, transfers
 from savings.models import SavingsAccount
 
 _serial = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def cheap_pin_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id at its smallest cost: these tests need members, not hard hashes."""
-    monkeypatch.setattr(members, "PIN_HASHER",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def unique_phone() -> str:

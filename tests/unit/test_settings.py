@@ -7,7 +7,7 @@ def test_production_refuses_to_start_and_names_what_is_missing() -> None:
     with pytest.raises(ConfigurationError) as excinfo:
         Settings.from_env({"MKOPO_ENV": "production", "SECRET_KEY": "s"})
     message = str(excinfo.value)
-    for name in ("CALLBACK_TOKEN", "DATABASE_URL", "REDIS_URL", "PIN_PEPPER"):
+    for name in ("CALLBACK_TOKEN", "DATABASE_URL", "REDIS_URL", "PIN_KEY"):
         assert name in message
     assert "SECRET_KEY" not in message
 
@@ -72,8 +72,8 @@ def test_a_database_url_mkopo_cannot_use_is_refused_in_one_line(url, message) ->
     assert "\n" not in str(excinfo.value) and "postgresql://" in str(excinfo.value)
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "CALLBACK_TOKEN", "PIN_PEPPER", "METRICS_TOKEN",
-                                  "AT_CALLBACK_TOKEN"])
+@pytest.mark.parametrize("name", ["SECRET_KEY", "CALLBACK_TOKEN", "PIN_KEY", "PIN_PEPPER",
+                                  "METRICS_TOKEN", "AT_CALLBACK_TOKEN"])
 def test_production_refuses_a_secret_shorter_than_32_bytes_and_names_it(name) -> None:
     with pytest.raises(ConfigurationError, match="at least 32 bytes") as excinfo:
         Settings.from_env({**PRODUCTION, name: "x" * 31})
@@ -100,3 +100,44 @@ def test_production_refuses_the_default_providers_too() -> None:
 def test_development_keeps_short_secrets_and_the_simulators() -> None:
     settings = Settings.from_env({"SECRET_KEY": "short", "SMS_PROVIDER": "simulator"})
     assert settings.secret_key == "short" and settings.sms_provider == "simulator"
+
+
+def test_production_needs_a_pin_key_of_32_bytes() -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != "PIN_KEY"}
+    with pytest.raises(ConfigurationError, match="production needs PIN_KEY"):
+        Settings.from_env(env)
+    with pytest.raises(ConfigurationError, match="at least 32 bytes: PIN_KEY is shorter"):
+        Settings.from_env({**env, "PIN_KEY": "k" * 31})
+
+
+def test_production_no_longer_needs_the_pin_pepper_of_argon2id_verifiers() -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != "PIN_PEPPER"}
+    assert Settings.from_env(env).pin_pepper == ""
+
+
+def test_the_pin_key_can_come_from_a_file(tmp_path) -> None:
+    secret = tmp_path / "pin_key"
+    secret.write_text("f" * 40 + "\n")
+    env = {k: v for k, v in PRODUCTION.items() if k != "PIN_KEY"}
+    assert Settings.from_env({**env, "PIN_KEY_FILE": str(secret)}).pin_key == "f" * 40
+    with pytest.raises(ConfigurationError, match="PIN_KEY_FILE cannot be read"):
+        Settings.from_env({**env, "PIN_KEY_FILE": str(tmp_path / "missing")})
+    secret.write_text("short")
+    with pytest.raises(ConfigurationError, match="PIN_KEY is shorter"):
+        Settings.from_env({**env, "PIN_KEY_FILE": str(secret)})
+
+
+def test_retired_pin_keys_are_read_as_id_and_secret_and_checked() -> None:
+    env = {**PRODUCTION, "PIN_KEY_ID": "2026b", "PIN_KEYS": "2026a:" + "a" * 32}
+    settings = Settings.from_env(env)
+    assert (settings.pin_key_id, settings.pin_keys) == ("2026b", ("2026a:" + "a" * 32,))
+    with pytest.raises(ConfigurationError, match=r"PIN_KEYS \(2026a\)") as short:
+        Settings.from_env({**env, "PIN_KEYS": "2026a:short"})
+    assert "short" not in str(short.value).replace("shorter", "")
+    for bad in ("no-secret", "bad id:" + "a" * 32, "2026b:" + "a" * 32):
+        with pytest.raises(ConfigurationError, match="PIN_KEY"):
+            Settings.from_env({**env, "PIN_KEYS": bad})
+
+
+def test_development_has_a_fixed_pin_key_so_verifiers_survive_a_restart() -> None:
+    assert Settings.from_env({}).pin_key == Settings.from_env({}).pin_key != ""
