@@ -131,7 +131,7 @@ def server_env(database_url: str, redis_url: str, instance: Path) -> dict[str, s
         "MKOPO_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
         "SECRET_KEY": secrets.token_urlsafe(32), "CALLBACK_TOKEN": secrets.token_urlsafe(24),
         "PIN_PEPPER": BENCH_PEPPER, "MKOPO_INSTANCE_PATH": str(instance),
-        "LOG_LEVEL": "INFO", "MKOPO_USSD_FAKE": "0", "PYTHONPATH": str(ROOT),
+        "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT),
         # Production refuses the simulators. No worker runs during the bench, so nothing is
         # ever sent with these placeholder credentials.
         "SMS_PROVIDER": "africastalking", "AT_USERNAME": "sandbox", "AT_API_KEY": "bench",

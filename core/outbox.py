@@ -59,14 +59,9 @@ Handler = Callable[[Session, OutboxItem], None]
 HANDLERS: dict[str, Handler] = {}
 
 
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that carries out outbox items of `kind`."""
-
-    def register(func: Handler) -> Handler:
-        HANDLERS[kind] = func
-        return func
-
-    return register
+def register(kind: str, handler: Handler) -> None:
+    """Name the function that carries out outbox items of `kind` (`gateway.wiring` calls it)."""
+    HANDLERS[kind] = handler
 
 
 def add(

@@ -5,23 +5,41 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core import runtime as runtime_module
 from core.runtime import Runtime
 from core.settings import ConfigurationError, Settings
+from gateway import (
+    api,
+    database,
+    errors,
+    health,
+    metrics,
+    mpesa,
+    ops,
+    simulator,
+    sms,
+    transparency,
+    ussd,
+)
+from gateway.cli import register_commands
+from gateway.logs import configure_logging
+from gateway.wiring import wire
+
+BLUEPRINTS = (health.bp, ussd.bp, sms.bp, mpesa.bp, api.bp, ops.bp, transparency.bp)
+DEVELOPMENT_BLUEPRINTS = (simulator.bp,)
+"""Blueprints served outside production only (the phone simulator)."""
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app from the environment, with `config` overriding it."""
     settings = _settings(config)
-    from gateway.logs import configure_logging
-
     configure_logging(settings.log_level)
-    from gateway import errors as errors_module
-
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
-    app.json = errors_module.BoundedJSONProvider(app)
+    app.json = errors.BoundedJSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.env == "test",
@@ -37,16 +55,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     runtime = _runtime_for(settings, config)
     app.extensions["mkopo"] = runtime
 
-    from gateway import database, errors, metrics
-    from gateway.cli import register_commands
-
     errors.init_url_converters(app)
     database.init_app(app)
     errors.init_app(app)
     metrics.init_app(app)
     _register_blueprints(app, settings)
     register_commands(app)
-    _register_outbox_handlers()
+    wire()
     return app
 
 
@@ -58,8 +73,6 @@ def _trust_proxies(app: Flask, hops: int) -> None:
     M-Pesa and Africa's Talking allowlists then check the real client.
     """
     if hops > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
@@ -68,8 +81,6 @@ def _settings(config: Mapping[str, Any] | None) -> Settings:
     try:
         return Settings.from_env(overrides=config)
     except ConfigurationError as exc:
-        import click
-
         if click.get_current_context(silent=True) is not None:
             raise click.ClickException(str(exc)) from None
         raise
@@ -84,43 +95,8 @@ def _runtime_for(settings: Settings, config: Mapping[str, Any] | None) -> Runtim
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
-    from gateway import health
-
-    app.register_blueprint(health.bp)
-    for module_name in OPTIONAL_BLUEPRINTS:
-        module = _import(module_name)
-        if module is None:
-            continue
-        if getattr(module, "DEVELOPMENT_ONLY", False) and settings.is_production:
-            continue
-        app.register_blueprint(module.bp)
-
-
-OPTIONAL_BLUEPRINTS = (
-    "gateway.ussd",
-    "gateway.sms",
-    "gateway.mpesa",
-    "gateway.api",
-    "gateway.ops",
-    "gateway.simulator",
-    "gateway.transparency",
-)
-"""Blueprints by module; each module exposes `bp`."""
-
-
-def _import(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:  # not built yet; any other missing module is a real error
-            return None
-        raise
-
-
-def _register_outbox_handlers() -> None:
-    """Import the modules whose outbox handlers must be known to this process."""
-    from gateway.wiring import import_handlers
-
-    import_handlers()
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    if not settings.is_production:
+        for blueprint in DEVELOPMENT_BLUEPRINTS:
+            app.register_blueprint(blueprint)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 from typing import Any
 
@@ -15,19 +14,16 @@ from core.jobs import QUEUES
 from core.runtime import Runtime
 from core.settings import ConfigurationError
 from core.startup import check_database
+from gateway import demo, impact_cli, ops_cli
+from messaging import cli as messaging_cli
+from payments import cli as payments_cli
+from reconciliation import cli as reconciliation_cli
 
 logger = logging.getLogger(__name__)
 
 db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
 
-COMMAND_MODULES = (
-    "gateway.demo",
-    "gateway.ops_cli",
-    "reconciliation.cli",
-    "payments.cli",
-    "messaging.cli",
-    "gateway.impact_cli",
-)
+COMMAND_MODULES = (demo, ops_cli, reconciliation_cli, payments_cli, messaging_cli, impact_cli)
 """Modules that expose `commands`: a list of click commands to register."""
 
 
@@ -89,13 +85,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(db_cli)
     for command in (worker_command, scheduler_command, sweep_command):
         _add(app, command)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in COMMAND_MODULES:
         for command in module.commands:
             _add(app, command)
 

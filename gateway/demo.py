@@ -23,7 +23,7 @@ from core.clock import FrozenClock, utcnow
 from gateway.auth import create_api_key, create_operator
 from gateway.demo_impact import seed_impact
 from gateway.ops_models import Operator
-from gateway.wiring import import_handlers
+from gateway.wiring import wire
 from insurance import capital, claims, policies
 from lending import members
 from lending import settlement as loan_settlement
@@ -367,7 +367,7 @@ def seed(session: Session) -> bool:
     """Build the demo world unless it is there; True when something was created."""
     if already_seeded(session):
         return False
-    import_handlers()  # the demo runs the real services: every domain's ports are installed
+    wire()  # the demo runs the real services: every domain's ports are installed
     Demo(session).build()
     create_operator(session, email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD, role="admin",
                     name="Demo administrator")

@@ -1,57 +1,48 @@
 """Periodic work, run by the `scheduler` process (rq's CronScheduler).
 
 Every job here is idempotent, so a duplicate run (two schedulers, a restart)
-changes nothing. Entries whose module is not installed are skipped.
+changes nothing.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.outbox import sweep
+from impact.jobs import run_invitations
+from lending import autolend, digest
+from lending import jobs as lending_jobs
+from messaging.reminders import run_reminders
+from payments.sweeps import run_sweeps
+from savings import jobs as savings_jobs
+
 
 @dataclass(frozen=True)
 class Periodic:
-    func: str
+    func: Callable[..., Any]
     queue: str
     interval: int | None = None
     cron: str | None = None
 
+    @property
+    def name(self) -> str:
+        """The job's dotted name, as logs and rq show it."""
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
 
 PERIODIC = (
-    Periodic("core.outbox.sweep", "default", interval=15),
-    Periodic("payments.sweeps.run_sweeps", "payments", interval=60),
-    Periodic("lending.jobs.run_daily", "default", cron="5 0 * * *"),
-    Periodic("messaging.reminders.run_reminders", "sms", cron="*/30 * * * *"),
+    Periodic(sweep, "default", interval=15),
+    Periodic(run_sweeps, "payments", interval=60),
+    Periodic(lending_jobs.run_daily, "default", cron="5 0 * * *"),
+    Periodic(run_reminders, "sms", cron="*/30 * * * *"),
     # Hourly; it sends only once a day, after lending.digest.DIGEST_HOUR local time.
-    Periodic("lending.digest.send_lender_digests", "sms", cron="7 * * * *"),
+    Periodic(digest.send_lender_digests, "sms", cron="7 * * * *"),
     # Repayments make lenders' money idle again: place it every few minutes.
-    Periodic("lending.autolend.autolend_job", "default", interval=300),
+    Periodic(autolend.autolend_job, "default", interval=300),
     # Chama rounds that ended, last month's savings interest and saving raises (idempotent).
-    Periodic("savings.jobs.run_daily", "default", cron="20 0 * * *"),
+    Periodic(savings_jobs.run_daily, "default", cron="20 0 * * *"),
     # Survey invitations by SMS, mid-morning local time (07:00 UTC is 10:00 in Nairobi).
-    Periodic("impact.jobs.run_invitations", "default", cron="0 7 * * *"),
+    Periodic(run_invitations, "default", cron="0 7 * * *"),
 )
-
-
-def resolve(dotted: str) -> Callable[..., Any] | None:
-    module_name, _, attr = dotted.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return None
-    func: Callable[..., Any] | None = getattr(module, attr, None)
-    return func
-
-
-def available() -> list[tuple[Periodic, Callable[..., Any]]]:
-    found = []
-    for entry in PERIODIC:
-        func = resolve(entry.func)
-        if func is not None:
-            found.append((entry, func))
-    return found

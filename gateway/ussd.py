@@ -3,18 +3,14 @@
 The engine gets the domain through `borrower_services()`. Tests (and the phone
 simulator) swap it by putting a factory in `app.extensions["ussd_services_factory"]`:
 a callable taking the request's SQLAlchemy session and returning a
-`menus.ports.BorrowerServices`. Outside production, `MKOPO_USSD_FAKE=1` uses the
-in-memory fake of `tests/fakes_ussd.py` (load tests without a domain).
+`menus.ports.BorrowerServices`. Without one, the menus run on the real domain.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
-import os
 from collections.abc import Mapping
-from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.orm import Session
@@ -25,6 +21,7 @@ from gateway import errors
 from gateway.database import get_runtime, get_session
 from gateway.guards import require_africas_talking
 from gateway.metrics import USSD_DROPOFF
+from menus.adapters import DomainBorrowerServices
 from menus.engine import EngineConfig, UssdEngine, UssdRequest
 from menus.events import KNOWN_STATUSES, SessionEnded, parse_event_date, record_event
 from menus.ports import BorrowerServices
@@ -36,7 +33,6 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("ussd", __name__)
 bp.before_request(require_africas_talking)
 
-FAKE_SWITCH = "MKOPO_USSD_FAKE"
 MAX_SESSION_ID = 128
 MAX_EVENT_TEXT = 4000
 
@@ -48,25 +44,10 @@ class BadForm(ValueError):
 def borrower_services() -> BorrowerServices:
     """The domain behind the menus for this request."""
     factory = current_app.extensions.get("ussd_services_factory")
-    if factory is None and os.environ.get(FAKE_SWITCH) == "1":
-        if get_runtime().settings.is_production:
-            raise RuntimeError(f"{FAKE_SWITCH} is refused in production")
-        factory = _fake_factory()
     if factory is not None:
         services: BorrowerServices = factory(get_session())
         return services
-    adapters = importlib.import_module("menus.adapters")
-    real: BorrowerServices = adapters.DomainBorrowerServices(get_session())
-    return real
-
-
-def _fake_factory() -> Any:
-    """One shared demo fake per process; every phone is a member with PIN 1357."""
-    fake = current_app.extensions.get("ussd_fake")
-    if fake is None:
-        module = importlib.import_module("tests.fakes_ussd")
-        fake = current_app.extensions["ussd_fake"] = module.FakeBorrowerServices(demo=True)
-    return lambda _session: fake
+    return DomainBorrowerServices(get_session())
 
 
 def engine() -> UssdEngine:

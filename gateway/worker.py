@@ -14,8 +14,8 @@ from rq.cron import CronScheduler
 
 from core.jobs import QUEUES, get_queue
 from core.runtime import Runtime
-from gateway.periodic import available
-from gateway.wiring import import_handlers
+from gateway.periodic import PERIODIC
+from gateway.wiring import wire
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def run_worker(runtime: Runtime, *, burst: bool = False) -> bool:
     that dies leaves its job in rq's registries and its work in the database,
     where the sweepers find it. Engines are created lazily, after any fork.
     """
-    import_handlers()
+    wire()
     die_with_this_process()
     queues = [get_queue(name) for name in QUEUES]
     worker = SimpleWorker(queues, connection=runtime.redis)
@@ -40,9 +40,9 @@ def run_worker(runtime: Runtime, *, burst: bool = False) -> bool:
 def run_scheduler(runtime: Runtime) -> None:
     """Enqueue the periodic jobs of `gateway.periodic` on time, forever."""
     scheduler = CronScheduler(connection=runtime.redis, name="mkopo-scheduler")
-    for entry, func in available():
-        scheduler.register(func, entry.queue, interval=entry.interval, cron=entry.cron)
-        logger.info("periodic job %s registered", entry.func)
+    for entry in PERIODIC:
+        scheduler.register(entry.func, entry.queue, interval=entry.interval, cron=entry.cron)
+        logger.info("periodic job %s registered", entry.name)
     scheduler.start()
 
 

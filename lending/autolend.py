@@ -381,7 +381,8 @@ def request_autolend(session: Session, *, key: str, lender_id: int | None = None
     outbox.add(session, AUTOLEND_KIND, key, {"lender_id": lender_id, "loan_id": loan_id})
 
 
-def _run_requested(session: Session, item: Any) -> None:
+def run_requested(session: Session, item: Any) -> None:
+    """Carry out one requested auto-lending run (the outbox handler of AUTOLEND_KIND)."""
     run_autolend(session, lender_id=item.payload.get("lender_id"),
                  loan_id=item.payload.get("loan_id"))
 
@@ -466,11 +467,3 @@ def settings_json(lender_id: int, row: AutolendSettings | None) -> dict[str, Any
             "women_only": criteria.women_only, "max_per_loan": criteria.max_per_loan,
             "max_risk_rating": criteria.max_risk_rating, "reserve": criteria.reserve}
 
-
-def _register_handler() -> None:
-    from core.outbox import handles
-
-    handles(AUTOLEND_KIND)(_run_requested)
-
-
-_register_handler()

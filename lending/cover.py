@@ -4,8 +4,8 @@ A loan whose product carries a credit-life premium has it deducted from the
 payout; the premium is credited to the insurance pool in the disbursement's own
 journal entry, so the payout, the fee and the premium are one movement. The
 insurance package owns the pool and the policies; lending never imports it.
-Instead insurance installs a `CoverPort` here at import (`gateway.wiring` imports
-it in every process), as messaging's ports are installed by lending.
+Instead insurance installs a `CoverPort` here (`insurance.wiring.install`, called by
+`gateway.wiring.wire()` in every process).
 """
 
 from __future__ import annotations

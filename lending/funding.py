@@ -112,12 +112,16 @@ def _record_funding(
     return funding
 
 
+DISBURSE_LOAN = "loan.disburse"
+"""The outbox kind that asks payments to pay a fully funded loan out."""
+
+
 def _mark_funded(session: Session, loan: Loan, *, actor: str) -> None:
     """Fully funded: ask payments to disburse (in this same transaction)."""
     transition(session, loan, FUNDED, actor=actor, reason="fully funded")
     notifications.loan_funded(session, loan)
     outbox.add(
-        session, "loan.disburse", f"disburse:{loan.id}", {"loan_id": loan.id}, queue="payments"
+        session, DISBURSE_LOAN, f"disburse:{loan.id}", {"loan_id": loan.id}, queue="payments"
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 import ledger
 from core.money import Money
-from core.outbox import OutboxItem, handles
+from core.outbox import OutboxItem
 from lending.models import Loan, LoanFunding, Member, Repayment
 from messaging.outbound import Outgoing, prepare, queue_many, queue_sms
 
@@ -164,7 +164,6 @@ REPAYMENT_MESSAGES = "lending.repayment_sms"
 with the payment; the handler stays so that items queued before an upgrade still go out."""
 
 
-@handles(REPAYMENT_MESSAGES)
 def write_repayment_messages(session: Session, item: OutboxItem) -> None:
     payload = item.payload
     repayment = session.get_one(Repayment, payload["repayment_id"])

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import ledger
 from core.money import Money
-from core.outbox import OutboxItem, handles
+from core.outbox import OutboxItem
 from ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit, lender_wallet
 from lending.autolend import request_autolend
 from lending.disbursement import complete_disbursement, fail_disbursement, start_disbursement
@@ -149,7 +149,6 @@ def _member(intent: PaymentIntent) -> int:
 # --- a loan's payout --------------------------------------------------------------------------
 
 
-@handles("loan.disburse")
 def disburse_loan(session: Session, item: OutboxItem) -> None:
     """A loan is fully funded: create its payout intent (sent now, or held for approval)."""
     intent = start_loan_payout(session, int(item.payload["loan_id"]))

@@ -1,7 +1,6 @@
 """The lending domain seen from messaging: BAL, REPAY by SMS, and installments to remind.
 
-Installed into `messaging.ports` at import; `gateway.wiring` imports this module
-in every process.
+Installed into `messaging.ports` by `gateway.wiring.wire()` in every process.
 """
 
 from __future__ import annotations
@@ -72,5 +71,3 @@ class LendingMemberLookup:
                 reminder_offsets=due.reminder_offsets,
             )
 
-
-ports.set_member_lookup(LendingMemberLookup())

@@ -1,7 +1,6 @@
 """Queue SMS in the caller's transaction; send them from the outbox.
 
-`gateway.wiring` imports this module in every process, so the outbox handlers
-of the whole messaging package are registered here.
+The outbox handlers here are registered by name in `gateway.wiring`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 from core import outbox, runtime
 from core.clock import utcnow
 from core.db import UTCDateTime, insert_once
-from core.outbox import OutboxItem, TransientError, handles
+from core.outbox import OutboxItem, TransientError
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from core.settings import Settings
 from messaging.models import (
@@ -233,7 +232,6 @@ def _by_key(session: Session, key: str) -> SmsMessage | None:
     return session.scalar(select(SmsMessage).where(SmsMessage.idempotency_key == key))
 
 
-@handles(SEND_KIND)
 def send_queued_sms(session: Session, item: OutboxItem) -> None:
     """Hand one queued message to the provider and record what it said."""
     message = _by_key(session, item.payload["key"])
@@ -281,7 +279,6 @@ def inbox(session: Session, phone: str, limit: int = 20) -> list[SmsMessage]:
     )
 
 
-@handles(INBOUND_KIND)
 def process_inbound_item(session: Session, item: OutboxItem) -> None:
     """Process one stored inbound SMS (kept durable by the outbox and its sweeper)."""
     from messaging.inbound import process_inbound  # inbound imports this module

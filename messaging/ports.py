@@ -1,7 +1,7 @@
 """What messaging needs from the lending domain, as a port the lending package implements.
 
-Messaging must not import `lending/`; the lending adapter calls `set_member_lookup`
-once at import (its module is listed in `gateway.wiring.HANDLER_MODULES`).
+Messaging must not import `lending/`; `gateway.wiring.wire()` installs lending's
+adapter with `set_member_lookup` once per process.
 """
 
 from __future__ import annotations

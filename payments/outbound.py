@@ -23,18 +23,11 @@ from sqlalchemy.orm import Session
 
 from core import runtime
 from core.clock import utcnow
-from core.outbox import MAX_ATTEMPTS, OutboxItem, PermanentError, TransientError, handles
+from core.outbox import MAX_ATTEMPTS, OutboxItem, PermanentError, TransientError
 from core.phones import mask_phone
 from payments.config import config
 from payments.factory import provider_call, provider_for
-from payments.intents import (
-    B2C,
-    REVERSAL,
-    STK_PUSH,
-    hold_for_approval,
-    lock_intent,
-    sim_swap_hold_reason,
-)
+from payments.intents import hold_for_approval, lock_intent, sim_swap_hold_reason
 from payments.models import COLLECTIONS, FAILED, PENDING, REQUESTED, CallbackInbox, PaymentIntent
 from payments.processing import enqueue_after_commit
 from payments.providers.base import MobileMoneyProvider, StatusAnswer
@@ -44,7 +37,7 @@ from payments.settlement import (
     settle_collection_success,
     settle_payout_failure,
 )
-from payments.status import STATUS_QUERY, mark_stale
+from payments.status import mark_stale
 from payments.transient import surely_not_sent
 
 logger = logging.getLogger(__name__)
@@ -58,7 +51,6 @@ def _last_try(item: OutboxItem) -> bool:
     return item.attempts >= MAX_ATTEMPTS
 
 
-@handles(STK_PUSH)
 def send_stk_push(session: Session, item: OutboxItem) -> None:
     """Ask M-Pesa to prompt the customer's phone (M-Pesa Express)."""
     intent = lock_intent(session, int(item.payload["intent_id"]))
@@ -105,7 +97,6 @@ def _process_early_callbacks(session: Session, kind: str, external_id: str) -> N
         enqueue_after_commit(session, early)
 
 
-@handles(B2C)
 def send_b2c(session: Session, item: OutboxItem) -> None:
     """Pay a borrower or lender out (B2C), at most once."""
     intent = lock_intent(session, int(item.payload["intent_id"]))
@@ -147,7 +138,6 @@ def _in_doubt(intent: PaymentIntent, exc: TransientError) -> None:
     logger.warning("payout intent %s in doubt; a status query will settle it", intent.id)
 
 
-@handles(REVERSAL)
 def send_reversal(session: Session, item: OutboxItem) -> None:
     """Ask M-Pesa to give a payment back, at most once."""
     intent = lock_intent(session, int(item.payload["intent_id"]))
@@ -173,7 +163,6 @@ def send_reversal(session: Session, item: OutboxItem) -> None:
     intent.status, intent.deadline_at = REQUESTED, utcnow() + config().b2c_deadline
 
 
-@handles(STATUS_QUERY)
 def query_status(session: Session, item: OutboxItem) -> None:
     """Ask M-Pesa where an intent stands; an STK query answers now, others by callback."""
     intent = lock_intent(session, int(item.payload["intent_id"]))

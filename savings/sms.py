@@ -1,7 +1,7 @@
 """Savings by SMS: `AKIBA`/`SAVE` answers the saver's balance, `CHAMA` their chama statement.
 
-Registered into messaging's inbound command table at import (`gateway.wiring`
-imports this module in every process), as `lending.sms_port` does for BAL.
+Registered into messaging's inbound command table by `install()`, which
+`gateway.wiring.wire()` calls in every process.
 """
 
 from __future__ import annotations
@@ -73,5 +73,3 @@ def send_chama_statement(session: Session, chama_id: int, member_id: int, key: s
     template, params, category = chama_statement_params(session, chama_id, member_id)
     queue_sms(session, member.phone, template, member.language, params, key, category=category)
 
-
-install()

@@ -317,5 +317,3 @@ def install() -> None:
     kinds.register(kinds.IntentKind(SAVINGS_PAYOUT, kinds.PAYOUT, "savings-payout:",
                                     on_success=_settle, on_undo=_payout_undone))
 
-
-install()

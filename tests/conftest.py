@@ -29,6 +29,7 @@ from core.db import Base, Database
 from core.jobs import QUEUES, get_queue
 from core.runtime import Runtime
 from core.settings import Settings
+from gateway.wiring import wire
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -62,6 +63,12 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "public_base_url": "http://127.0.0.1:9",
         }
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """Handlers, intent kinds and ports registered, as every process does at start."""
+    wire()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from gateway.database import get_runtime, get_session
 from gateway.errors import json_error
 from gateway.simulator import services
 
-DEVELOPMENT_ONLY = True
 MPESA_MAX = 15_000_000  # KES 150,000: the most one M-Pesa payment can carry
 bp = Blueprint(
     "simulator", __name__, url_prefix="/simulator",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -16,7 +15,12 @@ from core.outbox import OutboxItem
 from core.phones import InvalidPhoneNumber, normalize_phone
 from core.runtime import current
 from ledger import JournalEntry
+from lending.models import Loan, Member
+from messaging import outbound
+from messaging.models import SmsMessage
+from payments.models import CallbackInbox
 from payments.providers import simswap
+from payments.providers import simulator as mpesa_simulator
 
 
 def phone_arg(raw: str) -> str | None:
@@ -26,38 +30,23 @@ def phone_arg(raw: str) -> str | None:
         return None
 
 
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError:
-        return None
-
-
 def demo_phones(session: Session) -> list[dict[str, Any]]:
     """Members to switch between, and a fresh number that nobody has registered."""
-    models = _optional("lending.models")
     phones: list[dict[str, Any]] = []
-    if models is not None:
-        members = session.scalars(select(models.Member).order_by(models.Member.id).limit(12))
-        for member in members:
-            role = "lender" if member.is_lender and not _has_loan(session, member.id) else (
-                "borrower")
-            phones.append({"phone": member.phone, "label": f"{member.first_name} ({role})"})
+    for member in session.scalars(select(Member).order_by(Member.id).limit(12)):
+        role = "lender" if member.is_lender and not _has_loan(session, member.id) else (
+            "borrower")
+        phones.append({"phone": member.phone, "label": f"{member.first_name} ({role})"})
     fresh = f"+2547{secrets.randbelow(10**8):08d}"
     phones.append({"phone": fresh, "label": "New number"})
     return phones
 
 
 def _has_loan(session: Session, member_id: int) -> bool:
-    from lending.models import Loan
-
     return session.scalar(select(Loan.id).where(Loan.borrower_id == member_id).limit(1)) is not None
 
 
 def inbox(session: Session, phone: str) -> list[dict[str, Any]]:
-    outbound = _optional("messaging.outbound")
-    if outbound is None:
-        return []
     return [
         {"id": m.id, "body": m.body, "status": m.status, "at": m.created_at.isoformat()}
         for m in outbound.inbox(session, phone, limit=20)
@@ -65,10 +54,7 @@ def inbox(session: Session, phone: str) -> list[dict[str, Any]]:
 
 
 def pending_prompts(phone: str) -> list[dict[str, Any]]:
-    simulator = _optional("payments.providers.simulator")
-    if simulator is None:
-        return []
-    return [_prompt_json(p) for p in simulator.pending_prompts(phone)]
+    return [_prompt_json(p) for p in mpesa_simulator.pending_prompts(phone)]
 
 
 def _prompt_json(prompt: Any) -> dict[str, Any]:
@@ -80,16 +66,11 @@ def _prompt_json(prompt: Any) -> dict[str, Any]:
 
 
 def answer_prompt(prompt_id: str, pin: str | None) -> bool:
-    simulator = _optional("payments.providers.simulator")
-    if simulator is None:
-        return False
-    return bool(simulator.answer_prompt(prompt_id, pin))
+    return bool(mpesa_simulator.answer_prompt(prompt_id, pin))
 
 
 def pay_bill(phone: str, amount: int, account: str) -> None:
-    simulator = _optional("payments.providers.simulator")
-    if simulator is not None:
-        simulator.simulate_paybill_payment(phone, amount, account)
+    mpesa_simulator.simulate_paybill_payment(phone, amount, account)
 
 
 def timeline(session: Session, limit: int = 40) -> list[dict[str, Any]]:
@@ -113,21 +94,13 @@ def timeline(session: Session, limit: int = 40) -> list[dict[str, Any]]:
 
 
 def _inbox_events(session: Session, limit: int) -> list[dict[str, Any]]:
-    models = _optional("payments.models")
-    if models is None or not hasattr(models, "CallbackInbox"):
-        return []
-    inbox_model = models.CallbackInbox
-    rows = session.scalars(select(inbox_model).order_by(inbox_model.id.desc()).limit(limit))
+    rows = session.scalars(select(CallbackInbox).order_by(CallbackInbox.id.desc()).limit(limit))
     return [{"at": r.received_at.isoformat(), "type": "callback",
              "text": f"M-Pesa {r.kind} → {r.status}"} for r in rows]
 
 
 def _sms_events(session: Session, limit: int) -> list[dict[str, Any]]:
-    models = _optional("messaging.models")
-    if models is None:
-        return []
-    sms = models.SmsMessage
-    rows = session.scalars(select(sms).order_by(sms.id.desc()).limit(limit))
+    rows = session.scalars(select(SmsMessage).order_by(SmsMessage.id.desc()).limit(limit))
     return [{"at": r.created_at.isoformat(), "type": "sms",
              "text": f"SMS {r.template} → {r.status}"} for r in rows]
 

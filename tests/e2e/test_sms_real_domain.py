@@ -5,8 +5,8 @@ import uuid
 from sqlalchemy import select
 from test_ussd_real_domain import PIN, active_loan
 
-import lending.sms_port  # noqa: F401  - installs the port, as gateway.wiring does
 from lending.members import register_member
+from lending.sms_port import LendingMemberLookup
 from messaging import ports
 from messaging.models import SmsMessage
 from payments.models import PaymentIntent
@@ -33,7 +33,7 @@ def borrower_with_loan(session, verify):
 
 
 def test_bal_gives_the_real_balance(client, session, worker, product, verify, clock) -> None:
-    assert isinstance(ports.member_lookup(), lending.sms_port.LendingMemberLookup)
+    assert isinstance(ports.member_lookup(), LendingMemberLookup)
     borrower, loan = borrower_with_loan(session, verify)
     text_in(client, worker, borrower.phone, "BAL")
     reply = replies(session, borrower.phone)[-1]

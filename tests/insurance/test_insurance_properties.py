@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import insurance.wiring  # noqa: F401 - installs the cover port, as every process does
 import ledger
 from core.money import allocate
 from insurance import capital, claims
