@@ -376,6 +376,13 @@ def seed(session: Session) -> bool:
     return True
 
 
+def demo_logins() -> list[str]:
+    """What a newcomer types to get in: the members' PIN and the two console logins."""
+    return [f"borrowers' and lenders' PIN: {DEMO_PIN}",
+            f"console: {OPERATOR_EMAIL} / {OPERATOR_PASSWORD} (admin)",
+            f"console: {APPROVER_EMAIL} / {APPROVER_PASSWORD} (approver, a second person)"]
+
+
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Create the demo data (idempotent): partner, lenders, borrowers, loans in every state."""
@@ -393,9 +400,8 @@ def seed_demo_command() -> None:
             _, token = create_api_key(session, role="operator", owner_id=admin.id, name="demo")
     click.echo("demo data created" if created else "demo data already present")
     # Printed on every run: whoever restarts the dev server needs the logins again.
-    click.echo(f"  borrowers' and lenders' PIN: {DEMO_PIN}")
-    click.echo(f"  console: {OPERATOR_EMAIL} / {OPERATOR_PASSWORD} (admin)")
-    click.echo(f"  console: {APPROVER_EMAIL} / {APPROVER_PASSWORD} (approver, a second person)")
+    for login in demo_logins():
+        click.echo(f"  {login}")
     if token:
         click.echo(f"  operator API key (acts for {OPERATOR_EMAIL}; shown once): {token}")
     else:

@@ -12,7 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from honcho.manager import Manager
 from honcho.printer import Printer
@@ -56,8 +62,12 @@ def _run(argv: list[str] | None) -> int:
     env.setdefault("PUBLIC_BASE_URL", base_url)
 
     _flask("db", "upgrade", env=env)
+    logins: list[str] = []
     if not args.no_demo and _has_command("seed-demo", env):
         _flask("seed-demo", env=env)
+        from gateway.demo import demo_logins
+
+        logins = demo_logins()
     _let_the_simulator_page_answer_prompts(runtime)
 
     bin_dir = Path(sys.executable).parent
@@ -68,15 +78,48 @@ def _run(argv: list[str] | None) -> int:
         f"--bind 127.0.0.1:{args.port} --workers 2 --threads 4 --access-logfile -", env=env)
     manager.add_process("worker", f"{sys.executable} -m flask --app gateway worker", env=env)
     manager.add_process("scheduler", f"{sys.executable} -m flask --app gateway scheduler", env=env)
-    print(f"\n  Mkopo is starting on {base_url}\n"
-          f"  phone simulator: {base_url}/simulator\n"
-          f"  operator console: {base_url}/ops/\n"
-          f"  health: {base_url}/healthz   readiness: {base_url}/readyz\n", flush=True)
+    print(f"\n  Mkopo is starting on {base_url} …\n", flush=True)
+    # Said again once the web process answers, below the start-up lines of every process.
+    threading.Thread(target=announce_when_ready, args=(base_url, banner(base_url, logins)),
+                     daemon=True).start()
     try:
         manager.loop()
     finally:
         runtime.close()
     return manager.returncode or 0
+
+
+def banner(base_url: str, logins: Sequence[str] = ()) -> str:
+    """Where to go and, with the demo data, how to get in."""
+    lines = [f"Mkopo is ready on {base_url}",
+             f"phone simulator: {base_url}/simulator",
+             f"operator console: {base_url}/ops/",
+             f"transparency: {base_url}/transparency",
+             f"health: {base_url}/healthz   readiness: {base_url}/readyz"]
+    if logins:
+        lines += ["demo logins:", *(f"  {login}" for login in logins)]
+    return "\n" + "\n".join(f"  {line}" for line in lines) + "\n"
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def announce_when_ready(base_url: str, text: str, *, out: TextIO | None = None,
+                        probe: Callable[[str], bool] = answers, timeout: float = 120,
+                        every: float = 0.5) -> bool:
+    """Print `text` once the web process answers its health check; False if it never did."""
+    deadline = time.monotonic() + timeout
+    while not probe(f"{base_url}/healthz"):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every)
+    print(text, file=out or sys.stdout, flush=True)
+    return True
 
 
 def _let_the_simulator_page_answer_prompts(runtime: Runtime) -> None:

@@ -5,6 +5,9 @@
   not a traceback per worker that fails to boot.
 - The access log masks the M-Pesa callback token (the secret path segment)
   and phone numbers in every field of every line.
+- The phone simulator's page polls its inbox, prompts and timeline every few
+  seconds; those answered polls stay out of the access log unless gunicorn's
+  log level is debug (60 lines a minute of nothing otherwise).
 
 The repository's `gunicorn.conf.py` loads this module, so a bare
 `gunicorn 'gateway:create_app()'` started from the checkout gets it too.
@@ -20,9 +23,25 @@ from core.settings import Settings
 from core.startup import check_database
 from gateway.logs import mask_secrets_in
 
+POLLED_PATHS = frozenset({"/simulator/api/inbox", "/simulator/api/prompts",
+                          "/simulator/api/timeline"})
+
+
+def is_routine_poll(method: str, path: str, status: int | None) -> bool:
+    """A page's timer asking again, answered: nothing anyone needs to read."""
+    return method == "GET" and path in POLLED_PATHS and status is not None and status < 400
+
 
 class MaskingLogger(Logger):
     """gunicorn's logger, with callback tokens and phone numbers masked in access lines."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        quiet = str(self.cfg.loglevel).lower() != "debug"
+        if quiet and is_routine_poll(environ.get("REQUEST_METHOD", ""),
+                                     environ.get("PATH_INFO", ""),
+                                     getattr(resp, "status_code", None)):
+            return
+        super().access(resp, req, environ, request_time)
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, send_from_directory
 from sqlalchemy import text
 
 from gateway.database import get_runtime, get_session
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
+STATIC = Path(__file__).resolve().parent / "static"
+FAVICON_MAX_AGE = 7 * 24 * 3600
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The icon every page links; browsers also ask this address of pages that link none."""
+    return send_from_directory(STATIC, "favicon.svg", mimetype="image/svg+xml",
+                               max_age=FAVICON_MAX_AGE)
 
 
 @bp.get("/healthz")

@@ -34,7 +34,9 @@ def run_worker(runtime: Runtime, *, burst: bool = False) -> bool:
     die_with_this_process()
     queues = [get_queue(name) for name in QUEUES]
     worker = SimpleWorker(queues, connection=runtime.redis)
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
+    # rq sets its logger to this level: DEBUG (LOG_LEVEL) brings back its per-job lines.
+    level = runtime.settings.log_level
+    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=level))
 
 
 def run_scheduler(runtime: Runtime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.phones import mask_phone
@@ -57,6 +58,21 @@ def value_filter(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(value_filter(v) for v in value) or "–"
     return str(value)
+
+
+@bp.app_template_filter("ops_details")
+def details_filter(facts: Any) -> Markup:
+    """A stored dict (an audit entry's before and after) as a short `key: value` list."""
+    if facts is None or facts == {} or facts == "":
+        return Markup('<span class="meta">–</span>')
+    if not isinstance(facts, dict):
+        return escape(value_filter(facts))
+    rows = Markup("").join(
+        Markup("<dt>{}</dt><dd>{}</dd>").format(
+            str(key).replace("_", " "),
+            details_filter(value) if isinstance(value, dict) else value_filter(value))
+        for key, value in facts.items())
+    return Markup('<dl class="details">{}</dl>').format(rows)
 
 
 @bp.app_template_filter("ops_phone")
