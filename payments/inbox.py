@@ -20,7 +20,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from payments.breaks import record_break
+from payments.breaks import open_unprocessable_break, record_break
 from payments.models import AMOUNT_MISMATCH, DUPLICATE, INBOX_FAILED, RECEIVED, CallbackInbox
 from payments.providers.base import EventKind, MalformedCallback
 from payments.providers.parsing import parse_callback
@@ -118,6 +118,10 @@ def _store_unreadable(
     digest = hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:40]
     stored = _insert(session, kind, f"unreadable:{digest}", raw, remote_addr, INBOX_FAILED,
                      error=error)
+    if stored.created:
+        inbox = session.get(CallbackInbox, stored.inbox_id)
+        assert inbox is not None
+        open_unprocessable_break(session, inbox, error)
     session.commit()
     logger.warning("mpesa %s callback stored as failed: %s (inbox %s)", kind, error,
                    stored.inbox_id)

@@ -127,10 +127,11 @@ PAYOUT_FAILED = "payout_failed"
 UNMATCHED_C2B = "unmatched_c2b"
 CONFLICTING_OUTCOME = "conflicting_outcome"
 UNAPPLIED_PAYMENT = "unapplied_payment"
+UNPROCESSABLE_CALLBACK = "unprocessable_callback"
 BREAK_TYPES = (
     CALLBACK_WITHOUT_INTENT, INTENT_WITHOUT_CALLBACK, AMOUNT_MISMATCH, DUPLICATE,
     STATEMENT_WITHOUT_LEDGER, LEDGER_WITHOUT_STATEMENT, STALE_PENDING, PAYOUT_FAILED,
-    UNMATCHED_C2B, CONFLICTING_OUTCOME, UNAPPLIED_PAYMENT,
+    UNMATCHED_C2B, CONFLICTING_OUTCOME, UNAPPLIED_PAYMENT, UNPROCESSABLE_CALLBACK,
 )
 """Known types. The column is free text so reconciliation can add types without a migration."""
 
@@ -139,7 +140,10 @@ BREAK_STATUSES = (OPEN, RESOLVED, DISMISSED)
 
 
 class ReconciliationBreak(Base):
-    """Something that does not match and needs an operator; recorded once per dedupe key."""
+    """Something that does not match and needs an operator; one per money fact.
+
+    `dedupe_key` is the fact's natural key (`payments.breaks.fact_key`), unique.
+    """
 
     __tablename__ = "reconciliation_breaks"
     __table_args__ = (Index("ix_reconciliation_breaks_status_type", "status", "type"),)

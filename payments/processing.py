@@ -9,7 +9,10 @@ Each route returns what became of the callback:
 - waiting: its intent is not stored yet (the callback overtook the push
   answer); the row stays `received`, the sweeper brings it back until
   `orphan_grace` runs out, then it becomes a `callback_without_intent` break
-  (with the money parked in suspense when it was a payment to us).
+  (with the money parked in suspense when it was a payment to us);
+- failed: it can never be applied (unreadable, a field missing, an amount that
+  is negative, zero, absurd or not a number, or it kept crashing): an
+  `unprocessable_callback` break opens at once, for an operator, with the reason.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from core import runtime
 from core.clock import as_utc, utcnow
 from core.jobs import enqueue_quietly
 from payments import kinds
-from payments.breaks import record_break
+from payments.breaks import callback_subject, open_unprocessable_break, record_break
 from payments.config import config
 from payments.models import (
     AMOUNT_MISMATCH,
@@ -92,10 +95,10 @@ def _process(inbox_id: int) -> str:
             return SKIPPED
         try:
             parsed = parse_callback(inbox.kind, json.loads(inbox.raw))  # type: ignore[arg-type]
+            refuse_unusable(parsed)
         except (MalformedCallback, ValueError) as exc:
-            inbox.status, inbox.error, inbox.processed_at = INBOX_FAILED, str(exc)[:500], utcnow()
             inbox.attempts += 1
-            logger.warning("callback %s (%s) unreadable: %s", inbox.id, inbox.kind, exc)
+            give_up(session, inbox, str(exc))
             return FAILED
         outcome = ROUTES[inbox.kind](session, inbox, parsed)
         _slow_down_for_tests()
@@ -108,6 +111,23 @@ def _process(inbox_id: int) -> str:
         return outcome
 
 
+def refuse_unusable(evt: CallbackEvent) -> None:
+    """Raise MalformedCallback for a well-formed callback whose money makes no sense."""
+    if evt.outcome == "success" and evt.amount is not None and evt.amount <= 0:
+        raise MalformedCallback(f"{evt.kind}: a completed payment of {evt.amount} cents")
+
+
+def give_up(session: Session, inbox: CallbackInbox, reason: str) -> None:
+    """A callback that can never be applied: `failed`, and an open break saying why.
+
+    The provider was acknowledged (it must stop resending); the raw body stays in
+    the inbox row the break points to. Nothing is posted to the ledger.
+    """
+    inbox.status, inbox.error, inbox.processed_at = INBOX_FAILED, reason[:500], utcnow()
+    logger.warning("callback %s (%s) cannot be applied: %s", inbox.id, inbox.kind, reason)
+    open_unprocessable_break(session, inbox, reason)
+
+
 def _count_crash(inbox_id: int, exc: Exception) -> None:
     """Remember a crashed run in its own transaction; stop retrying a poison callback."""
     try:
@@ -118,9 +138,10 @@ def _count_crash(inbox_id: int, exc: Exception) -> None:
             inbox.attempts += 1
             inbox.error = f"{type(exc).__name__}: {exc}"[:500]
             if inbox.attempts >= MAX_ATTEMPTS:
-                inbox.status, inbox.processed_at = INBOX_FAILED, utcnow()
                 logger.error("callback %s failed %s times; left for an operator", inbox_id,
                              inbox.attempts)
+                give_up(session, inbox, f"processing failed {inbox.attempts} times, last: "
+                                        f"{inbox.error}")
     except Exception:  # noqa: BLE001 - the original error is the one worth raising
         logger.warning("could not record the failure of callback %s", inbox_id, exc_info=True)
 
@@ -245,7 +266,7 @@ def _orphan(session: Session, inbox: CallbackInbox, evt: CallbackEvent) -> str:
 def _break(session: Session, type_: str, inbox: CallbackInbox, evt: CallbackEvent,
            **fields: object) -> None:
     record_break(
-        session, type_, f"{inbox.kind}:{inbox.external_id}", amount=evt.amount,
+        session, type_, callback_subject(inbox.id), amount=evt.amount,
         receipt=evt.receipt, phone=evt.phone, inbox_id=inbox.id,
         details={"kind": inbox.kind, "external_id": inbox.external_id,
                  "outcome": evt.outcome, "result_code": evt.result_code,

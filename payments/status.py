@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core import outbox
 from core.clock import utcnow
-from payments.breaks import record_break
+from payments.breaks import intent_subject, record_break
 from payments.config import config
 from payments.models import STALE_PENDING, UNKNOWN, PaymentIntent
 
@@ -45,7 +45,7 @@ def mark_stale(session: Session, intent: PaymentIntent) -> None:
     intent.status = UNKNOWN
     intent.result_desc = f"no answer after {intent.status_queries} status queries"
     record_break(
-        session, STALE_PENDING, f"intent:{intent.id}", amount=intent.amount,
+        session, STALE_PENDING, intent_subject(intent.id), amount=intent.amount,
         currency=intent.currency, phone=intent.phone or None, intent_id=intent.id,
         loan_id=intent.loan_id, details={"kind": intent.kind,
                                          "status_queries": intent.status_queries},

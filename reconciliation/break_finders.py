@@ -14,7 +14,6 @@ from sqlalchemy import (
     cast,
     exists,
     func,
-    insert,
     literal,
     null,
     or_,
@@ -24,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from core.db import UTCDateTime
+from payments.breaks import fact_key, open_breaks_from
 from payments.models import (
     AMOUNT_MISMATCH,
     CALLBACK_WITHOUT_INTENT,
@@ -47,25 +47,26 @@ from reconciliation.models import ReconMatch
 from reconciliation.sql import json_object, rows_written, sql_key, text_const
 from reconciliation.statements import StatementImport
 
-BREAK_COLUMNS = ("type", "status", "dedupe_key", "amount", "currency", "receipt", "phone",
-                 "intent_id", "inbox_id", "loan_id", "journal_entry_id", "details", "created_at")
-
 
 def _open_breaks(ctx: RunContext, type_: str, rows: Select[Any]) -> int:
-    """Insert a break for each row not already recorded under its dedupe key.
+    """Open a break for each row whose fact has none yet (`payments.breaks`, one per fact).
 
     `rows` yields key, amount, receipt, phone, intent_id, inbox_id, loan_id,
-    journal_entry_id, details (a JSON object); keys must be distinct.
+    journal_entry_id, details (a JSON object); keys come from `fact_key`'s prefix.
     """
     r = rows.subquery("r")
-    known = exists().where(ReconciliationBreak.dedupe_key == r.c.key)
     chosen = select(
-        literal(type_), literal(OPEN), r.c.key, r.c.amount, literal(ctx.config.currency),
-        r.c.receipt, r.c.phone, r.c.intent_id, r.c.inbox_id, r.c.loan_id, r.c.journal_entry_id,
-        r.c.details, literal(ctx.now, UTCDateTime()),
-    ).where(~known)
-    return rows_written(ctx.session,
-                         insert(ReconciliationBreak).from_select(BREAK_COLUMNS, chosen))
+        literal(type_).label("type"), literal(OPEN).label("status"), r.c.key.label("dedupe_key"),
+        r.c.amount, literal(ctx.config.currency).label("currency"), r.c.receipt, r.c.phone,
+        r.c.intent_id, r.c.inbox_id, r.c.loan_id, r.c.journal_entry_id, r.c.details,
+        literal(ctx.now, UTCDateTime()).label("created_at"),
+    )
+    return open_breaks_from(ctx.session, chosen)
+
+
+def _prefix(type_: str, subject_kind: str) -> str:
+    """The constant head of the natural key of a `type_` break about a `subject_kind`."""
+    return fact_key(type_, f"{subject_kind}:")
 
 
 def _break_row(key: ColumnElement[str], *, amount: Any = None, receipt: Any = None,
@@ -94,7 +95,7 @@ def find_amount_mismatches(ctx: RunContext) -> int:
     m = ReconMatch.__table__.alias("m")
     rows = (
         select(*_break_row(
-            sql_key(f"{AMOUNT_MISMATCH}:receipt:", s.c.receipt), amount=s.c.amount,
+            sql_key(_prefix(AMOUNT_MISMATCH, "receipt"), s.c.receipt), amount=s.c.amount,
             receipt=s.c.receipt, intent_id=i.c.intent_id, loan_id=i.c.loan_id,
             journal_entry_id=i.c.journal_entry_id,
             details=json_object(statement_amount=s.c.amount, ledger_amount=i.c.amount,
@@ -111,7 +112,7 @@ def find_duplicates(ctx: RunContext) -> int:
     i = our_items()
     rows = (
         select(*_break_row(
-            sql_key(f"{DUPLICATE}:receipt:", i.c.receipt), amount=func.max(i.c.amount),
+            sql_key(_prefix(DUPLICATE, "receipt"), i.c.receipt), amount=func.max(i.c.amount),
             receipt=i.c.receipt, loan_id=func.max(i.c.loan_id),
             journal_entry_id=func.max(i.c.journal_entry_id),
             details=json_object(copies=func.count() + 1,
@@ -126,7 +127,7 @@ def find_statement_without_ledger(ctx: RunContext) -> int:
     """Provider lines that match nothing of ours (money we never booked)."""
     s = statement_lines()
     rows = select(*_break_row(
-        sql_key(f"{STATEMENT_WITHOUT_LEDGER}:line:", s.c.receipt), amount=s.c.amount,
+        sql_key(_prefix(STATEMENT_WITHOUT_LEDGER, "line"), s.c.receipt), amount=s.c.amount,
         receipt=s.c.receipt, phone=func.substr(s.c.party_phone, 1, 16),
         details=json_object(statement_line_id=s.c.id, account_reference=s.c.account_reference,
                             completed_epoch=s.c.completed_epoch,
@@ -148,7 +149,7 @@ def find_ledger_without_statement(ctx: RunContext) -> int:
         return 0
     covered = or_(*(i.c.occurred_epoch.between(first, last) for first, last in periods))
     rows = select(*_break_row(
-        sql_key(f"{LEDGER_WITHOUT_STATEMENT}:item:", i.c.source, ":", i.c.source_id),
+        sql_key(_prefix(LEDGER_WITHOUT_STATEMENT, "item"), i.c.source, ":", i.c.source_id),
         amount=i.c.amount, receipt=i.c.receipt, intent_id=i.c.intent_id, loan_id=i.c.loan_id,
         journal_entry_id=i.c.journal_entry_id,
         details=json_object(item_id=i.c.id, source=i.c.source, reference=i.c.reference),
@@ -194,7 +195,7 @@ def find_intents_without_callback(ctx: RunContext) -> int:
     sent = or_(pi.c.checkout_request_id.is_not(None),
                pi.c.originator_conversation_id.is_not(None))
     rows = select(*_break_row(
-        sql_key(f"{INTENT_WITHOUT_CALLBACK}:intent:", pi.c.id), amount=pi.c.amount,
+        sql_key(_prefix(INTENT_WITHOUT_CALLBACK, "intent"), pi.c.id), amount=pi.c.amount,
         intent_id=pi.c.id, loan_id=pi.c.loan_id,
         details=json_object(kind=pi.c.kind, status=pi.c.status, reference=pi.c.reference),
     )).where(pi.c.status.in_(WAITING), sent,
@@ -207,7 +208,7 @@ def find_stale_pending(ctx: RunContext) -> int:
     """Intents still unsettled long after a callback arrived for them."""
     pi = PaymentIntent.__table__.alias("pi")
     rows = select(*_break_row(
-        sql_key(f"{STALE_PENDING}:intent:", pi.c.id), amount=pi.c.amount, intent_id=pi.c.id,
+        sql_key(_prefix(STALE_PENDING, "intent"), pi.c.id), amount=pi.c.amount, intent_id=pi.c.id,
         loan_id=pi.c.loan_id,
         details=json_object(kind=pi.c.kind, status=pi.c.status, reference=pi.c.reference),
     )).where(pi.c.status.in_(WAITING),
@@ -225,7 +226,7 @@ def find_callbacks_without_intent(ctx: RunContext) -> int:
         PaymentIntent.conversation_id == cb.c.external_id,
     ))
     rows = select(*_break_row(
-        sql_key(f"{CALLBACK_WITHOUT_INTENT}:inbox:", cb.c.id), inbox_id=cb.c.id,
+        sql_key(_prefix(CALLBACK_WITHOUT_INTENT, "inbox"), cb.c.id), inbox_id=cb.c.id,
         details=json_object(kind=cb.c.kind, external_id=cb.c.external_id),
     )).where(cb.c.kind.in_(("stk", "b2c_result")), ~cb.c.external_id.startswith("unreadable:"),
              cb.c.received_at < ctx.seconds_ago(ctx.config.orphan_grace_seconds), ~known)

@@ -21,7 +21,7 @@ Amounts match within `amount_tolerance` minor units. Rules 2–3 pair rows
 one-to-one by "mutual best candidate" (closest amount, then closest time), a
 few passes so that a row that lost its best candidate can take its next.
 Whatever is left becomes a break of a named type in payments'
-`reconciliation_breaks`, deduplicated on its `dedupe_key`; breaks whose
+`reconciliation_breaks`, one per money fact (its `dedupe_key`); breaks whose
 subject was matched by a later run are closed automatically.
 """
 

@@ -102,6 +102,11 @@ def outcome_for(code: object) -> CodeMeaning:
 # --- value conversions -------------------------------------------------------------------
 
 
+MAX_SHILLINGS = Decimal(100_000_000)
+"""Far above any one M-Pesa transaction (KES 250,000 for people, more for businesses):
+a larger amount is a broken or hostile payload, and `1e999999` must not become an int."""
+
+
 def to_minor_units(value: object, what: str = "amount") -> int:
     """Convert a Daraja amount (`"500.00"`, `450.0`, `5000`) to integer cents, exactly."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
@@ -113,6 +118,8 @@ def to_minor_units(value: object, what: str = "amount") -> int:
         raise MalformedCallback(f"{what} is not a number: {value!r}") from exc
     if not shillings.is_finite() or shillings < 0:
         raise MalformedCallback(f"{what} must be a finite amount of at least zero: {value!r}")
+    if shillings > MAX_SHILLINGS:
+        raise MalformedCallback(f"{what} is larger than any M-Pesa payment: {value!r}")
     cents = shillings * CENTS_PER_SHILLING
     if cents != cents.to_integral_value():
         raise MalformedCallback(f"{what} has fractions of a cent: {value!r}")

@@ -111,3 +111,23 @@ def test_the_demo_opens_with_breaks_in_the_queue(signed_in, session) -> None:
     assert ledger.verify(session).ok
     queue = signed_in("viewer").get("/ops/reconciliation").text
     assert "No open breaks" not in queue and "unmatched c2b" in queue.replace("_", " ")
+
+
+def test_a_poison_callback_break_tells_the_operator_why(signed_in, session, worker,
+                                                        fixture_payload) -> None:
+    import json
+
+    body = fixture_payload("daraja_b2c_result_success.json")
+    del body["Result"]["OriginatorConversationID"]
+    client = signed_in("viewer")
+    response = client.post("/mpesa/test-callback-token/b2c/result", data=json.dumps(body),
+                           headers={"Content-Type": "application/json"})
+    assert response.json == {"ResultCode": 0, "ResultDesc": "Accepted"}
+    worker.run()
+    item = session.scalar(select(ReconciliationBreak))
+    assert item is not None
+    page = client.get(f"/ops/reconciliation/breaks/{item.id}").text
+    assert f"Break {item.id}: unprocessable callback" in page
+    assert "cannot be applied: B2C result.Result.OriginatorConversationID is missing" in page
+    assert f"inbox row {item.inbox_id} (raw body kept)" in page
+    assert "GRACE WANJIKU" not in page  # the raw body stays in the inbox, not on the page
