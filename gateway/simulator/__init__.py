@@ -58,9 +58,9 @@ def answer(prompt_id: str):
     """Enter the M-Pesa PIN (or cancel): the simulator posts the real callback."""
     data = _json_object()
     pin = data.get("pin")
-    if pin is not None and (not isinstance(pin, str) or not pin.isdigit() or len(pin) != 4):
+    if pin is not None and not (isinstance(pin, str) and _digits(pin) and len(pin) == 4):
         return json_error(400, "invalid_pin", "An M-Pesa PIN is four digits.")
-    if not (prompt_id.isdigit() and len(prompt_id) <= 18) or not services.answer_prompt(
+    if not (_digits(prompt_id) and len(prompt_id) <= 18) or not services.answer_prompt(
         prompt_id, pin
     ):
         return json_error(404, "not_found", "No such prompt, or it was already answered.")
@@ -105,3 +105,8 @@ def _json_object() -> dict:
 def timeline():
     """What happened behind the scenes: callbacks, jobs, ledger entries, SMS."""
     return jsonify(events=services.timeline(get_session(), limit=40))
+
+
+def _digits(text: str) -> bool:
+    # isdigit() alone accepts "²" and "٣", which int() refuses or reads as another number.
+    return text.isascii() and text.isdigit()

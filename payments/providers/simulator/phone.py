@@ -51,7 +51,7 @@ def answer_prompt(prompt_id: int | str, pin: str | None, *,
                   clock: Clock | None = None) -> str | None:
     """Answer a prompt with a PIN (None cancels); post the result; None if no such prompt."""
     clock = clock or get_clock()
-    if not str(prompt_id).isdigit():
+    if not (str(prompt_id).isascii() and str(prompt_id).isdigit()):
         return None
     with runtime.current().db.transaction() as session:
         row = session.get(SimMpesaTransaction, int(prompt_id), with_for_update=True)
