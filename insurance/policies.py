@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 import ledger
 from core.clock import utcnow
+from core.money import Money
 from insurance.accounts import INSURANCE_POOL
 from insurance.errors import InsuranceError
 from insurance.models import (
@@ -136,6 +137,21 @@ def _prompt_failed(session: Session, policy: Policy) -> bool:
             policy.status = UNPAID
         return True
     return False
+
+
+def premium_not_paid(session: Session, intent: PaymentIntent) -> None:
+    """The premium prompt was declined or failed: the cover never starts, and she is told."""
+    from messaging.outbound import queue_sms
+
+    policy = session.scalar(select(Policy).where(Policy.intent_id == intent.id)
+                            .with_for_update())
+    if policy is not None and policy.status == PENDING_PAYMENT:
+        policy.status = UNPAID
+    member = session.get(Member, intent.member_id) if intent.member_id else None
+    queue_sms(session, intent.phone, "bima_premium_failed",
+              member.language if member is not None else "en",
+              {"amount": Money(intent.amount, intent.currency)},
+              f"bima-premium-failed:{intent.id}")
 
 
 def premium_paid(session: Session, intent: PaymentIntent, key: str, at: datetime,

@@ -19,7 +19,8 @@ def install() -> None:
     cover.install(cover.CoverPort(pool=INSURANCE_POOL, cover_started=policies.start_credit_life))
     kinds.register(kinds.IntentKind(
         kind=policies.PREMIUM_KIND, direction=kinds.COLLECTION,
-        entry_prefix=policies.PREMIUM_ENTRY_PREFIX, on_success=policies.premium_paid))
+        entry_prefix=policies.PREMIUM_ENTRY_PREFIX, on_success=policies.premium_paid,
+        on_failure=policies.premium_not_paid))
     kinds.register(kinds.IntentKind(
         kind=claims.PAYOUT_KIND, direction=kinds.PAYOUT, entry_prefix="bima-claim-paid:",
         on_success=claims.benefit_paid, on_undo=claims.benefit_not_paid))

@@ -103,6 +103,7 @@ class RepaymentNews:
     balance: int  # outstanding, net of credit she still holds
     next_due: tuple[date, int] | None  # net of that credit
     at: datetime
+    source: str = ""  # how the money came: "insurance" is a credit-life claim settling the loan
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,10 @@ def _receipt(session: Session, news: RepaymentNews, money: Callable[[int], Money
     """The borrower's one message about this payment, or None when there is nothing to say."""
     params: dict[str, object] = {"first_name": news.borrower_first_name,
                                  "reference": news.reference}
-    if news.repaid:
+    if news.repaid and news.source == "insurance":
+        # She (or her family) hears that the claim paid it off, not "congratulations".
+        template = "loan_settled_by_claim"
+    elif news.repaid:
         limit = session.scalar(select(Member.credit_limit).where(Member.id == news.borrower_id))
         template, params["credit_limit"] = "loan_repaid", money(limit or 0)
     elif news.overpayment >= 100:  # a few cents over (M-Pesa moves whole shillings): no news

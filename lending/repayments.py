@@ -250,7 +250,7 @@ def record_repayment(
         reference=loan.reference, currency=loan.currency, borrower_phone=loan.phone,
         borrower_language=loan.language, borrower_first_name=loan.first_name, amount=amount,
         overpayment=kept.overpayment, repaid=repaid, balance=max(balance - held_after, 0),
-        next_due=next_due_after_credit(rows, day, held_after), at=at), lenders)
+        next_due=next_due_after_credit(rows, day, held_after), at=at, source=source), lenders)
     return RepaymentResult(repayment, kept, balance, due, repaid, kept.overpayment)
 
 

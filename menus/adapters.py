@@ -75,6 +75,15 @@ BALANCE_STATUS = {
 }
 STATEMENT_KIND = {"disbursement": "disbursement", "repayment": "repayment",
                   "refund": "refund", "penalty": "fee"}
+# Savings, insurance and lenders' wallet entries keep their ledger kind: each has its own
+# label on the statement (menus/flows/loans.py), never "Correction".
+STATEMENT_KIND.update({kind: kind for kind in (
+    "funding", "write_off", "recovery",
+    "savings_deposit", "chama_contribution", "savings_interest", "savings_withdrawal_hold",
+    "savings_withdrawal", "savings_withdrawal_release", "chama_payout_hold", "chama_payout",
+    "chama_payout_release", "insurance_premium", "insurance_claim_hold", "insurance_claim_paid",
+    "insurance_claim_release", "wallet_deposit", "withdrawal_hold", "wallet_withdrawal",
+    "withdrawal_release")})
 REMINDERS_ON, REMINDERS_OFF = "before_and_due", "off"
 
 

@@ -107,6 +107,14 @@ TEMPLATES: dict[str, Template] = {
            "Congratulations {first_name}! Loan {reference} is fully repaid. Thank you. "
            "Your new credit limit is {credit_limit}.",
            first_name=NAME, reference=REFERENCE, credit_limit=MONEY),
+        _t("loan_settled_by_claim",
+           "{first_name}, the life cover claim on loan {reference} is accepted: the insurance "
+           "has paid the loan in full. Nothing more is owed. Help: {support_phone}.",
+           first_name=NAME, reference=REFERENCE),
+        _t("bima_premium_failed",
+           "Your hospital cash payment of {amount} did not go through; no money was taken "
+           "and the cover has not started. To try again dial {ussd_code}, More, Bima.",
+           amount=MONEY),
         _t("reminder_upcoming",
            "Reminder: {amount} for loan {reference} is due on {due_date}. Pay via Paybill "
            "{paybill}, account {reference}. Thank you.",

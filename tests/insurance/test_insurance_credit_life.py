@@ -16,6 +16,8 @@ from ledger import FEE_INCOME, lender_wallet, loan_participation, loan_principal
 from lending import settlement as loan_settlement
 from lending.errors import LendingError
 from lending.models import Repayment
+from lending.repayments import record_repayment
+from messaging.models import SmsMessage
 from payments.models import SimMpesaTransaction
 
 DAY = date(2026, 3, 2)  # the frozen clock's day
@@ -214,3 +216,38 @@ def test_a_covered_loan_cannot_pay_out_without_the_insurance_package(insured,
     monkeypatch.setattr(cover, "_port", None)
     with pytest.raises(LendingError, match="no_insurance"):
         cover.cover_port()
+
+
+def borrower_sms(session, phone: str) -> list[SmsMessage]:
+    session.expire_all()
+    return list(session.scalars(select(SmsMessage).where(SmsMessage.to_phone == phone)
+                                .order_by(SmsMessage.id)))
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", "the insurance has paid the loan in full"), ("sw", "bima imelipa mkopo wote")])
+def test_a_loan_settled_by_a_claim_says_so_not_congratulations(insured, language,
+                                                                words) -> None:
+    loan = insured.covered_loan(100_000)
+    loan.borrower.language = language
+    insured.capital(500_000)
+    claim = claims.file_claim(
+        insured.session, policy_id=insured.policy_of(loan).id, cause="death", event_date=DAY,
+        filed_by="partner:7", channel="api", idempotency_key=f"claim-{language}")
+    claims.approve_claim(insured.session, claim.id, actor="ops@mkopo.test")
+    insured.settle()
+    messages = borrower_sms(insured.session, loan.borrower.phone)
+    templates = [m.template for m in messages]
+    assert "loan_repaid" not in templates
+    (settled,) = [m for m in messages if m.template == "loan_settled_by_claim"]
+    assert loan.reference in settled.body and words in settled.body
+    assert settled.segments == 1
+
+
+def test_a_loan_repaid_by_her_own_payment_is_still_congratulated(insured) -> None:
+    loan = insured.covered_loan(100_000)
+    record_repayment(insured.session, loan_id=loan.id, amount=104_000, key="own-money",
+                     source="manual")
+    insured.settle()
+    templates = [m.template for m in borrower_sms(insured.session, loan.borrower.phone)]
+    assert "loan_repaid" in templates and "loan_settled_by_claim" not in templates

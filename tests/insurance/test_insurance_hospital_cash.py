@@ -161,3 +161,19 @@ def test_no_claim_outside_the_period_or_without_nights(insured) -> None:
                           channel="ussd", idempotency_key="early")
     with pytest.raises(InsuranceError, match="invalid_nights"):
         file_hospital(insured, policy, nights=0, key="zero")
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", "did not go through; no money was taken"), ("sw", "hayakufaulu")])
+def test_a_declined_premium_prompt_is_told_by_sms(insured, language, words) -> None:
+    from messaging.models import SmsMessage
+
+    member = insured.member()
+    member.language = language
+    simulator.set_behaviour(member.phone, outcome="cancelled")
+    policy = insured.hospital_cash(member)
+    insured.settle()
+    assert insured.session.get(Policy, policy.id).status == "unpaid"
+    (told,) = insured.session.scalars(select(SmsMessage).where(
+        SmsMessage.to_phone == member.phone, SmsMessage.template == "bima_premium_failed"))
+    assert words in told.body and "KES 150" in told.body and told.segments == 1

@@ -145,3 +145,23 @@ def test_a_pending_member_does_not_see_more(client, savers, session) -> None:
     session.commit()
     screen = handset(client, pending).dial()
     assert "More" not in screen
+
+
+def test_the_mini_statement_names_savings_movements_in_both_languages(client, savers,
+                                                                      session) -> None:
+    expected = {
+        "en": ["Sent to M-Pesa KES 400", "Savings withdrawal KES 400",
+               "Savings deposit KES 1,000"],
+        "sw": ["Imetumwa M-Pesa KES 400", "Kutoa akiba KES 400", "Akiba imewekwa KES 1,000"],
+    }
+    for language, lines in expected.items():
+        member = savers.member(language=language)
+        savers.deposit(member, 1_000 * KES)
+        phone = handset(client, member)
+        phone.dial(*SAVINGS, "3", "1", "400", "1", PIN)
+        savers.session.commit()
+        savers.worker.run()
+        statement = handset(client, member).dial("4", PIN)
+        assert "Correction" not in statement and "Marekebisho" not in statement, statement
+        shown = [line[6:] for line in statement.splitlines()[1:4]]  # after "dd/mm "
+        assert shown == lines, statement
