@@ -64,6 +64,28 @@ def decide_member(session: Session, member_id: int, decision: MemberDecision, *,
     return member
 
 
+def unlock_member_pin(session: Session, member_id: int, *, actor: str, reason: str) -> Member:
+    """Lift a member's PIN lock, audited with how the member was identified; SMS the member.
+
+    Refused (`pin_not_locked`) when the PIN is not locked; the caller commits.
+    """
+    if len(reason.strip()) < 3:
+        raise LendingError("reason_required", "say how you identified the member")
+    member = members.get_member(session, member_id)
+    before = _pin_state(member)
+    members.unlock_pin(session, member_id, actor)
+    audit(session, actor=actor, action="member.pin_unlock", subject_type="member",
+          subject_id=member.id, reason=reason.strip()[:1000], before=before,
+          after=_pin_state(member))
+    return member
+
+
+def _pin_state(member: Member) -> dict[str, object]:
+    until = member.pin_locked_until
+    return {"pin_locked_until": until.isoformat() if until else None,
+            "pin_lock_level": member.pin_lock_level}
+
+
 # --- held payouts ----------------------------------------------------------------------------
 
 PayoutDecision = Literal["approve", "decline"]

@@ -9,6 +9,8 @@ a callable taking the request's SQLAlchemy session and returning a
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import logging
 from collections.abc import Mapping
 
@@ -53,7 +55,14 @@ def borrower_services() -> BorrowerServices:
 def engine() -> UssdEngine:
     runtime = get_runtime()
     s = runtime.settings
-    return UssdEngine(runtime.redis, EngineConfig(s.currency, s.timezone, s.ussd_service_code))
+    return UssdEngine(runtime.redis, EngineConfig(s.currency, s.timezone, s.ussd_service_code,
+                                                  _cache_secret(s.secret_key)))
+
+
+@functools.lru_cache(maxsize=4)
+def _cache_secret(secret_key: str) -> bytes:
+    """The replay cache's key, derived from SECRET_KEY (shared by every web process)."""
+    return hmac.new(secret_key.encode(), b"mkopo ussd reply cache", hashlib.sha256).digest()
 
 
 def _required(form: Mapping[str, str], name: str, limit: int) -> str:
@@ -100,7 +109,8 @@ def _int_or_none(raw: str | None) -> int | None:
 
 
 def parse_event(form: Mapping[str, str]) -> SessionEnded:
-    """Validate the end-of-session notification."""
+    """Validate the end-of-session notification (its `input` still holds typed PINs:
+    `menus.events.record_event` masks them before anything is stored)."""
     return SessionEnded(
         session_id=_required(form, "sessionId", MAX_SESSION_ID),
         phone=_phone(form),

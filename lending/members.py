@@ -8,7 +8,7 @@ the caller's transaction; a failed PIN attempt is persisted only when the caller
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +31,9 @@ from lending.pins import check_pin_rules, hash_pin, needs_upgrade, pin_matches
 from lending.protection import START_LIMIT, change_limit
 
 MAX_PIN_ATTEMPTS = 3
-PIN_LOCK = timedelta(minutes=30)
+PIN_LOCKS = (timedelta(minutes=30), timedelta(hours=24))
+"""How long the first and second locks in a row last; the third lasts until unlocked."""
+LOCKED_UNTIL_UNLOCKED = datetime(9999, 12, 31, tzinfo=UTC)  # menus.ports.needs_unlock
 LANGUAGES = ("en", "sw")
 GENDERS = ("f", "m", "x")
 TICKET_KINDS = ("complaint", "hardship")
@@ -51,23 +53,69 @@ class PinCheck:
 
 
 def check_pin(session: Session, member_id: int, pin: str) -> PinCheck:
-    """Check a PIN: three wrong in a row lock it for 30 minutes; a right one resets."""
-    member = get_member(session, member_id)
+    """Check a PIN. Three wrong in a row lock it: 30 minutes, then 24 hours, then until a
+    field partner or operator unlocks it; a right one resets the count and the escalation.
+
+    The member row is locked (SELECT ... FOR UPDATE) until the caller commits, so parallel
+    sessions take their turns: however many guess at once, three wrong ones lock the PIN
+    and no later guess is even compared.
+    """
+    member = _member_for_update(session, member_id)
     now = utcnow()
     if member.pin_locked_until is not None:
         if member.pin_locked_until > now:
             return PinCheck(False, 0, member.pin_locked_until)
         member.pin_locked_until, member.failed_pin_attempts = None, 0
     if pin_matches(member.pin_hash, pin):
-        member.failed_pin_attempts = 0
+        member.failed_pin_attempts, member.pin_lock_level = 0, 0
         if needs_upgrade(member.pin_hash):
             member.pin_hash = hash_pin(pin)
         return PinCheck(True, MAX_PIN_ATTEMPTS, None)
     member.failed_pin_attempts += 1
     if member.failed_pin_attempts >= MAX_PIN_ATTEMPTS:
-        member.pin_locked_until = now + PIN_LOCK
+        _lock_pin(session, member, now)
         return PinCheck(False, 0, member.pin_locked_until)
     return PinCheck(False, MAX_PIN_ATTEMPTS - member.failed_pin_attempts, None)
+
+
+def _member_for_update(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id, with_for_update=True, populate_existing=True)
+    if member is None:
+        raise LendingError("unknown_member", f"no member {member_id}")
+    return member
+
+
+def _lock_pin(session: Session, member: Member, now: datetime) -> None:
+    from lending import notifications
+
+    member.pin_lock_level = min(member.pin_lock_level + 1, len(PIN_LOCKS) + 1)
+    if member.pin_lock_level <= len(PIN_LOCKS):
+        member.pin_locked_until = now + PIN_LOCKS[member.pin_lock_level - 1]
+    else:
+        member.pin_locked_until = LOCKED_UNTIL_UNLOCKED
+    notifications.pin_locked(session, member, now)
+
+
+def is_pin_locked(member: Member) -> bool:
+    return member.pin_locked_until is not None and member.pin_locked_until > utcnow()
+
+
+def needs_unlock(member: Member) -> bool:
+    """Locked until a field partner or operator unlocks it (not just for a while)."""
+    return member.pin_locked_until == LOCKED_UNTIL_UNLOCKED
+
+
+def unlock_pin(session: Session, member_id: int, actor: str) -> Member:
+    """A field partner or operator, having met or called the member, lifts a PIN lock
+    (the caller audits it); the count and the escalation start again."""
+    from lending import notifications
+
+    member = _member_for_update(session, member_id)
+    if not is_pin_locked(member):
+        raise LendingError("pin_not_locked", f"member {member_id}'s PIN is not locked")
+    member.pin_locked_until, member.failed_pin_attempts, member.pin_lock_level = None, 0, 0
+    notifications.pin_unlocked(session, member, utcnow())
+    return member
 
 
 def change_pin(session: Session, member_id: int, old_pin: str, new_pin: str) -> PinCheck:

@@ -93,6 +93,8 @@ class Member(Base):
     pin_hash: Mapped[str] = mapped_column(String(200))
     failed_pin_attempts: Mapped[int] = mapped_column(default=0)
     pin_locked_until: Mapped[datetime | None]
+    # Locks in a row without a right PIN: 1 = 30 minutes, 2 = 24 hours, 3 = until unlocked.
+    pin_lock_level: Mapped[int] = mapped_column(default=0)
     consent_at: Mapped[datetime | None]
     reminders_enabled: Mapped[bool] = mapped_column(default=True)
     # How a lender hears of repayments: one daily digest, or an SMS for each (opt-in).

@@ -52,6 +52,21 @@ def registration_rejected(session: Session, member: Member) -> None:
               {"first_name": member.first_name}, key=f"rejected:{member.id}:{member.verified_at}")
 
 
+PIN_LOCK_TEMPLATES = ("pin_locked_30_minutes", "pin_locked_24_hours", "pin_locked_until_unlocked")
+
+
+def pin_locked(session: Session, member: Member, at: datetime) -> None:
+    """Tell the member their PIN is locked, for how long, and how to get it unlocked."""
+    template = PIN_LOCK_TEMPLATES[min(member.pin_lock_level, len(PIN_LOCK_TEMPLATES)) - 1]
+    queue_sms(session, member.phone, template, member.language,
+              {"first_name": member.first_name}, key=f"pin-locked:{member.id}:{at.isoformat()}")
+
+
+def pin_unlocked(session: Session, member: Member, at: datetime) -> None:
+    queue_sms(session, member.phone, "pin_unlocked", member.language,
+              {"first_name": member.first_name}, key=f"pin-unlocked:{member.id}:{at.isoformat()}")
+
+
 def application_received(session: Session, loan: Loan) -> None:
     _to_borrower(session, loan, "application_received", "applied",
                  amount=_money(loan.amount, loan))

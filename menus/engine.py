@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -49,6 +51,8 @@ MAX_ANSWER_LENGTH = 200
 MAX_PATH = 20_000  # a real session never types this much; beyond it we close politely
 MAX_HOPS = 12  # screenless nodes followed in a row before we call it a loop
 BACK, HOME_KEY, MORE_KEY = "0", "00", "98"
+PIN_MASK = "####"
+"""What stands in a stored answer path where a PIN was typed (never `*`, the separator)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +66,27 @@ class UssdRequest:
     text: str
 
 
+_PROCESS_SECRET = os.urandom(32)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     currency: str = "KES"
     timezone: str = "Africa/Nairobi"
     service_code: str = "*384*123#"
+    # Keys the replay cache's names: a plain hash of a path with a PIN in it would give the
+    # PIN back in 10,000 tries to anyone who can list Redis keys. Every web process of one
+    # deployment must share it (the app passes SECRET_KEY).
+    cache_secret: bytes = _PROCESS_SECRET
 
 
 def session_key(session_id: str) -> str:
     return f"ussd:s:{session_id}"
 
 
-def reply_key(session_id: str, text: str) -> str:
-    return f"ussd:r:{session_id}:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+def reply_key(session_id: str, text: str, secret: bytes = _PROCESS_SECRET) -> str:
+    digest = hmac.new(secret, f"{session_id}\n{text}".encode(), hashlib.sha256).hexdigest()
+    return f"ussd:r:{session_id}:{digest[:32]}"
 
 
 def lock_key(session_id: str) -> str:
@@ -87,16 +99,46 @@ def resume_key(phone: str) -> str:
 
 
 def new_answers(done: str, text: str) -> list[str]:
-    """The answers in `text` that the session has not handled yet."""
+    """The answers in `text` that the session has not handled yet.
+
+    `done` is the path handled so far with its PINs masked: a mask matches any answer.
+    """
+    return _split_new(done, text)[1]
+
+
+def _split_new(done: str, text: str) -> tuple[list[str], list[str]]:
+    """The handled part of the path (as stored, masked) and the new answers after it."""
     if text == done:
-        return []
+        return (done.split("*") if done else []), []
     if done == "":
-        return text.split("*")
-    if text.startswith(done + "*"):
-        return text[len(done) + 1:].split("*")
+        return [], text.split("*")
+    handled, parts = done.split("*"), text.split("*")
+    if len(parts) >= len(handled) and all(
+        h == p or h == PIN_MASK for h, p in zip(handled, parts, strict=False)
+    ):
+        return handled, parts[len(handled):]
     # Out of step with what we handled (a gateway that sends only the last answer, or an
-    # old retry after its cache expired): take the latest answer only.
-    return [text.split("*")[-1]]
+    # old retry after its cache expired): take the latest answer only. What came before it
+    # is unknown here, so every PIN-shaped answer in it is masked.
+    return [mask_pin_shaped(p) for p in parts[:-1]], parts[-1:]
+
+
+def is_pin_shaped(answer: str) -> bool:
+    return len(answer) == 4 and answer.isascii() and answer.isdigit()
+
+
+def mask_pin_shaped(answer: str) -> str:
+    return PIN_MASK if is_pin_shaped(answer) else answer
+
+
+def mask_path(text: str, positions: list[int] | None) -> str:
+    """The typed path with PINs masked: at the known positions, or, not knowing them,
+    every 4-digit answer (an amount of 4 digits is masked too: better than a PIN kept)."""
+    parts = text.split("*")
+    if positions is None:
+        return "*".join(mask_pin_shaped(p) for p in parts)
+    hidden = set(positions)
+    return "*".join(PIN_MASK if i in hidden else p for i, p in enumerate(parts))
 
 
 class UssdEngine:
@@ -130,9 +172,12 @@ class UssdEngine:
 
     # -- Redis ---------------------------------------------------------------------------
 
+    def _reply_key(self, request: UssdRequest) -> str:
+        return reply_key(request.session_id, request.text, self.config.cache_secret)
+
     def _read(self, request: UssdRequest) -> tuple[Any, Any, Any, bool]:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.get(reply_key(request.session_id, request.text))
+        pipe.get(self._reply_key(request))
         pipe.get(session_key(request.session_id))
         pipe.get(resume_key(request.phone))
         pipe.set(lock_key(request.session_id), "1", nx=True, px=LOCK_MS)
@@ -144,7 +189,7 @@ class UssdEngine:
         deadline = time.monotonic() + LOCK_MS / 1000
         while time.monotonic() < deadline:
             time.sleep(0.05)
-            cached = self.redis.get(reply_key(request.session_id, request.text))
+            cached = self.redis.get(self._reply_key(request))
             if cached is not None:
                 return _parse_reply(cached)
             if self.redis.set(lock_key(request.session_id), "1", nx=True, px=LOCK_MS):
@@ -152,9 +197,11 @@ class UssdEngine:
         return None  # the lock holder died; go ahead (money actions carry idempotency keys)
 
     def _write(self, request: UssdRequest, state: SessionState, reply: Reply) -> None:
+        if state.ended:
+            state.data = {k: v for k, v in state.data.items() if k not in SECRET_FIELDS}
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(session_key(request.session_id), _dump_state(state), ex=SESSION_TTL)
-        pipe.set(reply_key(request.session_id, request.text), reply.body, ex=REPLY_TTL)
+        pipe.set(self._reply_key(request), reply.body, ex=REPLY_TTL)
         snapshot = None if state.ended else resume_snapshot(state)
         if snapshot is not None:
             pipe.set(resume_key(request.phone), json.dumps(snapshot), ex=RESUME_TTL)
@@ -175,6 +222,11 @@ class UssdEngine:
         if snapshot is not None:
             self.redis.set(resume_key(phone), json.dumps(snapshot), ex=RESUME_TTL)
         return state.node or "unknown"
+
+    def masked_positions(self, session_id: str) -> list[int] | None:
+        """Where this session's path had PINs, or None when the session is gone."""
+        raw = self.redis.get(session_key(session_id))
+        return None if raw is None else list(_load_state(raw).masked)
 
     def forget_resume(self, session_id: str, phone: str) -> str:
         """A session that ended well leaves nothing to resume; returns its last screen id."""
@@ -205,16 +257,23 @@ class UssdEngine:
             if state.ended:
                 return end_screen(ctx.t(SESSION_OVER, code=self.config.service_code)), state
             reply = self._current(state)
-        answers = new_answers(state.text, request.text)[:MAX_ANSWERS]
-        state.text = request.text
-        for index, answer in enumerate(answers):
+        handled, answers = _split_new(state.text, request.text)
+        # What the path remembers: a PIN is masked once its step has taken it, and answers
+        # never taken (typed ahead past an END, or past MAX_ANSWERS) if they look like one.
+        kept = [mask_pin_shaped(answer) for answer in answers]
+        for index, answer in enumerate(answers[:MAX_ANSWERS]):
             if reply.end:
                 break
             node = NODES.get(state.node)
             if isinstance(node, Ask) and node.free_text:  # free text may contain '*'
+                kept[index:] = answers[index:]
                 reply = self.step(ctx, "*".join(answers[index:])[:MAX_ANSWER_LENGTH])
                 break
+            if _takes_pin(node):
+                state.masked.append(len(handled) + index)
+            kept[index] = PIN_MASK if _takes_pin(node) else answer
             reply = self.step(ctx, answer[:MAX_ANSWER_LENGTH])
+        state.text = "*".join(handled + kept)
         return reply, state
 
     def _start(self, request: UssdRequest, services: BorrowerServices) -> SessionState:
@@ -325,6 +384,15 @@ class UssdEngine:
         return Reply(state.pages[min(state.page, len(state.pages) - 1)], end=False)
 
 
+SECRET_FIELDS = frozenset(n.field for n in NODES.values() if isinstance(n, Ask) and n.secret)
+"""Answers (new PINs) a flow holds until its last step; forgotten when the session ends."""
+
+
+def _takes_pin(node: Node | None) -> bool:
+    """A PIN prompt (the check, or a secret Ask such as a new PIN): its answer is masked."""
+    return isinstance(node, Pin) or (isinstance(node, Ask) and node.secret)
+
+
 def resume_snapshot(state: SessionState) -> dict[str, Any] | None:
     """Where to pick a dropped task up again; secrets (PINs) are dropped and asked again."""
     node = state.after_pin if state.node == GATE else state.node
@@ -336,14 +404,14 @@ def resume_snapshot(state: SessionState) -> dict[str, Any] | None:
         if isinstance(candidate, Ask) and candidate.secret:
             path = path[: index + 1]
             break
-    secrets = {n.field for n in NODES.values() if isinstance(n, Ask) and n.secret}
     return {
         "session": state.session_id,
         "member": (state.member or {}).get("id"),
         "lang": state.lang,
         "node": path[-1],
         "stack": path[:-1],
-        "data": {k: v for k, v in state.data.items() if k not in secrets and k != "_resume"},
+        "data": {k: v for k, v in state.data.items()
+                 if k not in SECRET_FIELDS and k != "_resume"},
         "flow": state.flow,
     }
 

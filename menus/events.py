@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from menus.engine import UssdEngine
+from menus.engine import UssdEngine, mask_path
 from menus.models import UssdEvent
 
 DROPPED = frozenset({"Incomplete", "Failed"})
@@ -47,7 +47,10 @@ def record_event(session: Session, engine: UssdEngine, event: SessionEnded) -> t
     """Store the event (once per session) and keep or forget the place to resume.
 
     Returns the last screen id and whether this was the first report of the session.
+    The telco's `input` is the typed path, PINs included: they are masked first, where
+    the session says they were typed (or, the session gone, every 4-digit answer).
     """
+    typed = mask_path(event.input, engine.masked_positions(event.session_id))
     if event.status in DROPPED:
         screen = engine.rearm_resume(event.session_id, event.phone)
     else:
@@ -55,7 +58,7 @@ def record_event(session: Session, engine: UssdEngine, event: SessionEnded) -> t
     row = UssdEvent(
         session_id=event.session_id, phone=event.phone, service_code=event.service_code,
         network_code=event.network_code, status=event.status, last_screen=screen[:60],
-        input=event.input, last_response=event.last_response, hops=event.hops,
+        input=typed, last_response=event.last_response, hops=event.hops,
         duration_ms=event.duration_ms, cost=event.cost, error_message=event.error_message,
         occurred_at=event.occurred_at, received_at=utcnow(),
     )

@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 
 from core.clock import utcnow
 from core.money import format_money
-from menus.ports import BorrowerServices, MemberView
+from menus.ports import BorrowerServices, MemberView, needs_unlock
 from menus.texts import INVALID_CHOICE, N_, translate
 
 ENTER_PIN = N_("Enter your PIN")
 PIN_FORMAT = N_("Your PIN is 4 digits.")
 WRONG_PIN = N_("Wrong PIN. Tries left: {tries}.")
 PIN_LOCKED = N_("Too many wrong PINs. Your PIN is locked until {time}. Please try again then.")
+PIN_BLOCKED = N_("Too many wrong PINs. Your PIN is locked. To unlock it, visit your field "
+                 "partner or call {phone}.")
 
 
 class Invalid(Exception):
@@ -71,7 +73,8 @@ class SessionState:
     pin_ok: bool = False
     after_pin: str = ""
     choices: list[Any] = field(default_factory=list)
-    text: str = ""  # the answer path handled so far
+    text: str = ""  # the answer path handled so far, PINs masked (engine.PIN_MASK)
+    masked: list[int] = field(default_factory=list)  # where in `text` PINs were typed
     ended: bool = False
 
 
@@ -259,7 +262,7 @@ class Pin:
             return Goto(self._next(ctx))
         locked = ctx.locked_until()
         if locked is not None:
-            return Finish(ctx.t(PIN_LOCKED, time=ctx.clock_time(locked)))
+            return Finish(pin_locked_text(ctx, locked))
         return Screen(ctx.t(ENTER_PIN))
 
     def accept(self, ctx: Ctx, answer: str) -> Outcome:
@@ -270,11 +273,21 @@ class Pin:
             ctx.state.pin_ok = True
             return Goto(self._next(ctx))
         if result.locked_until is not None:
-            return Finish(ctx.t(PIN_LOCKED, time=ctx.clock_time(result.locked_until)))
+            return Finish(pin_locked_text(ctx, result.locked_until))
         raise Invalid(WRONG_PIN, tries=result.tries_left)
 
     def _next(self, ctx: Ctx) -> str:
         return self.goto or ctx.state.after_pin or "home"
+
+
+def pin_locked_text(ctx: Ctx, until: datetime) -> str:
+    """Until when the PIN is locked, or, locked until unlocked, who can unlock it."""
+    if needs_unlock(until):
+        return ctx.t(PIN_BLOCKED, phone=ctx.services.help_info(None).support_phone)
+    local = until.astimezone(ZoneInfo(ctx.timezone))
+    today = utcnow().astimezone(ZoneInfo(ctx.timezone)).date()
+    when = local.strftime("%H:%M" if local.date() == today else "%d/%m %H:%M")
+    return ctx.t(PIN_LOCKED, time=when)
 
 
 @dataclass(frozen=True)

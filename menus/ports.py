@@ -61,6 +61,15 @@ class MemberView:
     reminders: str = "before_and_due"  # one of REMINDER_CHOICES
 
 
+UNLOCK_YEAR = 9999
+"""A lock "until" a date in this year lasts until a field partner or operator lifts it."""
+
+
+def needs_unlock(locked_until: datetime | None) -> bool:
+    """Locked until someone unlocks it, rather than for a while."""
+    return locked_until is not None and locked_until.year >= UNLOCK_YEAR
+
+
 @dataclass(frozen=True, slots=True)
 class PinResult:
     """The outcome of a PIN check: ok, or wrong with tries left, or locked until a time."""
@@ -156,7 +165,8 @@ class BorrowerServices(Protocol):
         ...
 
     def verify_pin(self, member_id: int, pin: str) -> PinResult:
-        """Check a PIN; three wrong in a row lock it for 30 minutes (persisted)."""
+        """Check a PIN; three wrong in a row lock it (persisted): 30 minutes, then 24
+        hours, then until unlocked (`needs_unlock`)."""
         ...
 
     def balance(self, member_id: int) -> BalanceView:

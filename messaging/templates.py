@@ -183,6 +183,18 @@ TEMPLATES: dict[str, Template] = {
         _t("registration_rejected",
            "Hi {first_name}, sorry, we could not confirm your Mkopo registration. For "
            "details call {support_phone}.", first_name=NAME),
+        _t("pin_locked_30_minutes",
+           "{first_name}, 3 wrong PINs were entered on your Mkopo account, so your PIN is "
+           "locked for 30 minutes. Not you? Call {support_phone}.", first_name=NAME),
+        _t("pin_locked_24_hours",
+           "{first_name}, 3 more wrong PINs were entered on your Mkopo account, so your PIN "
+           "is locked for 24 hours. Not you? Call {support_phone}.", first_name=NAME),
+        _t("pin_locked_until_unlocked",
+           "{first_name}, too many wrong PINs on your Mkopo account: your PIN is locked. To "
+           "unlock it, visit your field partner or call {support_phone}.", first_name=NAME),
+        _t("pin_unlocked",
+           "{first_name}, your Mkopo PIN is unlocked. Dial {ussd_code} and enter your PIN. "
+           "Forgot it? Call {support_phone}.", first_name=NAME),
         _t("lender_loan_funded",
            "Your {amount} share of loan {reference} is funded. Repayments come to you as "
            "the borrower pays.", audience=LENDER, reference=REFERENCE, amount=MONEY),

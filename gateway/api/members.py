@@ -1,4 +1,4 @@
-"""Registrations: list members waiting for verification, verify or refuse one.
+"""Registrations: list members waiting for verification, verify or refuse one; PIN unlocks.
 
 A field-partner key vouches as its own partner; an operator key (of an
 operator with the approver role) names the partner that vouches. A refusal
@@ -15,7 +15,7 @@ from flask import Response, jsonify
 from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
 from gateway.auth import caller_actor, caller_operator, current_caller
 from gateway.database import get_session
-from gateway.decisions import decide_member
+from gateway.decisions import decide_member, unlock_member_pin
 from gateway.ops.queries import Scope, find_member, list_members
 from lending.errors import LendingError
 from lending.models import (
@@ -154,3 +154,30 @@ def members_reject(member_id: int) -> Response:
     if not isinstance(reason, str) or len(reason.strip()) < 3:
         raise ApiError(400, "reason_required", "say why the registration is refused", "reason")
     return _decided(member_id, "reject", None, reason.strip()[:300])
+
+
+@endpoint("/members/<int:member_id>/pin-unlock", "POST",
+          summary="Unlock a member's locked PIN, saying how the member was identified (audited)",
+          roles=ROLES,
+          body={"type": "object", "required": ["reason"], "additionalProperties": False,
+                "properties": {"reason": {"type": "string", "minLength": 3, "maxLength": 300,
+                                          "pattern": r"\S"}}},
+          responses={200: "the member; the PIN is unlocked and an SMS tells them",
+                     400: "no reason given", 403: "not an approver's or partner's key",
+                     404: "no such member", 409: "the PIN is not locked"})
+def members_pin_unlock(member_id: int) -> Response:
+    """Locked (for a while, or until unlocked) -> unlocked; the lock count starts again."""
+    _visible(member_id)
+    reason = _body({"reason"}).get("reason")
+    if not isinstance(reason, str) or len(reason.strip()) < 3:
+        raise ApiError(400, "reason_required", "say how you identified the member", "reason")
+    session = get_session()
+    try:
+        member = unlock_member_pin(session, member_id, actor=_deciding_actor(),
+                                   reason=reason.strip()[:300])
+    except LendingError as exc:
+        session.rollback()
+        raise ApiError(404 if exc.code == "unknown_member" else 409, exc.code,
+                       exc.message) from None
+    session.commit()
+    return jsonify(member_json(member))

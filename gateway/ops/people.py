@@ -10,8 +10,9 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from core.clock import utcnow
 from gateway.database import get_session
-from gateway.decisions import decide_member, decide_payout
+from gateway.decisions import decide_member, decide_payout, unlock_member_pin
 from gateway.ops import bp, queries
 from gateway.ops.auth import console_actor, current_operator, requires
 from gateway.ops.views import PAGE_SIZE, _int, _scope
@@ -43,7 +44,8 @@ def member_detail(member_id: int) -> str:
     member = queries.find_member(session, _scope(), member_id)
     if member is None:
         abort(404)
-    return render_template("ops/member.html", member=member,
+    locked = member.pin_locked_until is not None and member.pin_locked_until > utcnow()
+    return render_template("ops/member.html", member=member, pin_locked=locked,
                            partners=queries.field_partners(session),
                            trail=queries.audit_for(session, "member", member_id))
 
@@ -70,6 +72,39 @@ def member_decide(member_id: int, decision: str) -> WerkzeugResponse:
     flash(f"{member.first_name}'s registration {'verified' if decision == 'verify' else 'refused'}"
           "; an SMS tells them.", "ok")
     return redirect(url_for("ops.member_detail", member_id=member_id))
+
+
+@bp.get("/pin-locks")
+@requires("approver", partners=True)
+def pin_locks() -> str:
+    """Members whose PIN is locked; unlock one once you have met or called them."""
+    offset = _int("offset")
+    items, total = queries.list_pin_locked(get_session(), _scope(), utcnow(), limit=PAGE_SIZE,
+                                           offset=offset)
+    return render_template("ops/pin_locks.html", items=items, total=total, offset=offset,
+                           page_size=PAGE_SIZE)
+
+
+@bp.post("/members/<int:member_id>/pin-unlock")
+@requires("approver", partners=True)
+def member_pin_unlock(member_id: int) -> WerkzeugResponse:
+    """Lift a PIN lock (audited, with how the member was identified); the member gets an SMS."""
+    session = get_session()
+    member = queries.find_member(session, _scope(), member_id)
+    if member is None:
+        abort(404)
+    back = url_for("ops.pin_locks") if request.form.get("back") == "list" else url_for(
+        "ops.member_detail", member_id=member_id, _anchor="pin")
+    try:
+        unlock_member_pin(session, member_id, actor=str(console_actor()),
+                          reason=request.form.get("reason", "")[:1000])
+    except LendingError as exc:
+        session.rollback()
+        flash(f"Member {member_id}: {exc.message}", "error")
+        return redirect(back)
+    session.commit()
+    flash(f"{member.first_name}'s PIN is unlocked; an SMS tells them.", "ok")
+    return redirect(back)
 
 
 @bp.get("/payouts")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -181,6 +181,15 @@ def list_members(session: Session, scope: Scope, *, status: str | None = None,
     if status:
         query = query.where(Member.status == status)
     return _page(session, query, (Member.id,), limit, offset)
+
+
+def list_pin_locked(session: Session, scope: Scope, now: datetime, *, limit: int = 50,
+                    offset: int = 0) -> tuple[list[Member], int]:
+    """Members whose PIN is locked now (locked until unlocked first), and their count."""
+    query = select(Member).where(Member.pin_locked_until > now)
+    if scope.field_partner_id is not None:
+        query = query.where(Member.field_partner_id == scope.field_partner_id)
+    return _page(session, query, (Member.pin_lock_level.desc(), Member.id), limit, offset)
 
 
 def find_member(session: Session, scope: Scope, member_id: int) -> Member | None:

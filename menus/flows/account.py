@@ -7,7 +7,6 @@ from dataclasses import replace
 from menus import validators as v
 from menus.nodes import (
     PIN_FORMAT,
-    PIN_LOCKED,
     Ask,
     Choice,
     Ctx,
@@ -17,6 +16,7 @@ from menus.nodes import (
     Menu,
     is_digits,
     member_to_dict,
+    pin_locked_text,
 )
 from menus.ports import REMINDER_CHOICES
 from menus.texts import N_
@@ -52,7 +52,7 @@ def save_pin(ctx: Ctx) -> Finish:
     if result.ok:
         return Finish(ctx.t(PIN_CHANGED))
     if result.locked_until is not None:
-        return Finish(ctx.t(PIN_LOCKED, time=ctx.clock_time(result.locked_until)))
+        return Finish(pin_locked_text(ctx, result.locked_until))
     return Finish(ctx.t(PIN_NOT_CHANGED, tries=result.tries_left))
 
 
