@@ -8,7 +8,7 @@ the words are here, in both catalogs.
 from __future__ import annotations
 
 from menus.beyond_ports import BeyondServices, beyond_services_for
-from menus.nodes import Choice, Ctx, Do, Finish, Menu
+from menus.nodes import Choice, Ctx, Do, Goto, Menu
 from menus.ports import ServiceRefused
 from menus.texts import N_
 
@@ -47,13 +47,13 @@ QUESTIONS = {
 }
 CORRECT = N_("Correct! This lesson is complete. Lessons done: {n} of 4.")
 WRONG = {
-    "apr": N_("Not quite. The lower APR means a lower cost per year. Try again from Learn."),
-    "budget": N_("Not quite. Needs such as food and your installment come first. Try again "
-                 "from Learn."),
-    "saving": N_("Not quite. Save as soon as you earn, before you spend. Try again from "
-                 "Learn."),
-    "borrowing": N_("Not quite. Call us early: we can help you plan. Try again from Learn."),
+    "apr": N_("Not quite. The lower APR means a lower cost per year."),
+    "budget": N_("Not quite. Needs such as food and your installment come first."),
+    "saving": N_("Not quite. Save as soon as you earn, before you spend."),
+    "borrowing": N_("Not quite. Call us early: we can help you plan."),
 }
+TRY_AGAIN = N_("Try again")
+OTHER_LESSONS = N_("Other lessons")
 
 
 def _member_port(ctx: Ctx) -> BeyondServices:
@@ -79,12 +79,26 @@ def apr_text(ctx: Ctx) -> str:
                  cost=ctx.money(numbers.cost, numbers.currency), apr=numbers.apr)
 
 
-def answer(ctx: Ctx) -> Finish:
+def answer(ctx: Ctx) -> Goto:
+    """Check her answer; either way she stays in Learn (no session ends on a lesson)."""
     lesson, choice = str(ctx.data["lesson"]), int(ctx.data["answer"])
     services = _member_port(ctx)
     if not services.check_lesson(ctx.member_id, lesson, choice):
-        return Finish(ctx.t(WRONG[lesson]))
-    return Finish(ctx.t(CORRECT, n=services.lessons_done(ctx.member_id)))
+        return Goto("learn.wrong")
+    ctx.data["done"] = services.lessons_done(ctx.member_id)
+    return Goto("learn.right")
+
+
+def wrong_text(ctx: Ctx) -> str:
+    return ctx.t(WRONG[str(ctx.data["lesson"])])
+
+
+def right_text(ctx: Ctx) -> str:
+    return ctx.t(CORRECT, n=ctx.data.get("done", 0))
+
+
+def retry(ctx: Ctx) -> Goto:
+    return Goto(f"learn.{ctx.data['lesson']}.check")
 
 
 def _lesson_nodes(code: str) -> tuple[Menu, Menu]:
@@ -106,4 +120,8 @@ NODES = (
                                      for code, title in LESSON_TITLES.items())),
     *(node for code in LESSON_TITLES for node in _lesson_nodes(code)),
     Do("learn.answer", answer),
+    Menu("learn.wrong", wrong_text, (Choice(TRY_AGAIN, "learn.retry"),
+                                     Choice(OTHER_LESSONS, "learn"))),
+    Menu("learn.right", right_text, (Choice(OTHER_LESSONS, "learn"),)),
+    Do("learn.retry", retry),
 )

@@ -34,11 +34,12 @@ WITHDRAW_HELD = N_("Your withdrawal of {amount} will be sent once we have checke
 NOTHING_TO_WITHDRAW = N_("There is nothing you can withdraw now.")
 GOAL_NAME_ASK = N_("Name your goal (e.g. School fees)")
 GOAL_TARGET_ASK = N_("Your target, in KES?")
-GOAL_LOCK_ASK = N_("Lock the money until the date? You cannot withdraw before it.")
+GOAL_LOCK_ASK = N_("Lock the money for a while? While it is locked you cannot withdraw it.")
 LOCK_LABELS = ((0, N_("No lock")), (3, N_("3 months")), (6, N_("6 months")),
                (12, N_("12 months")))
 GOAL_OPENED = N_("Goal {goal} is open. Target: {target}. Deposit into it from Akiba "
                  "savings.")
+GOAL_LOCKED_UNTIL = N_("Locked until {date}.")
 NAME_RULE = N_("Enter a name of 2 to 20 letters.")
 NO_CHAMA = N_("You are not in a chama yet. Ask your field partner to start one.")
 CHAMA_TEXT = N_("{chama}: round {round}, pot {pot}.\nNext payout: {name} on {date}.\n"
@@ -185,8 +186,10 @@ def open_goal(ctx: Ctx) -> Finish:
                                    lock)
     except SavingsRefused as exc:
         return refused(ctx, exc)
-    return Finish(ctx.t(GOAL_OPENED, goal=account_name(ctx, goal),
-                        target=ctx.money(goal.target or 0)))
+    opened = ctx.t(GOAL_OPENED, goal=account_name(ctx, goal), target=ctx.money(goal.target or 0))
+    if lock is not None:  # she chose a number of months: tell her the day it ends
+        opened += " " + ctx.t(GOAL_LOCKED_UNTIL, date=ctx.day(lock))
+    return Finish(opened)
 
 
 # --- the chama -------------------------------------------------------------------------------

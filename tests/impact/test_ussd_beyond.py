@@ -123,7 +123,10 @@ def test_the_interest_lesson_uses_her_own_loan(world, phone, session) -> None:
     handset.reply("1")
     handset.expect("Which costs less?", "2 The one with the lower APR")
     handset.reply("2")
-    handset.expect("Correct! This lesson is complete. Lessons done: 1 of 4.", end=True)
+    handset.expect("Correct! This lesson is complete. Lessons done: 1 of 4.",
+                   "1 Other lessons", end=False)  # she stays in Learn
+    handset.reply("1")
+    handset.expect("Learn: short lessons. Lessons done: 1 of 4.", end=False)
     row = session.scalars(select(LessonProgress)).one()
     assert (row.member_id, row.lesson, row.attempts) == (amina.id, "apr", 1)
     assert row.completed_at is not None
@@ -149,9 +152,10 @@ def test_a_wrong_answer_explains_and_does_not_complete(world, phone, session) ->
     handset.expect("Save a little each time you earn")
     handset.reply("1")
     handset.reply("1")
-    handset.expect("Not quite. Save as soon as you earn", end=True)
-    handset.dial("9", PIN, "3", "3", "1", "3")
-    handset.expect("Correct!", "Lessons done: 1 of 4", end=True)
+    handset.expect("Not quite. Save as soon as you earn", "1 Try again", end=False)
+    handset.reply("1")
+    handset.reply("3")
+    handset.expect("Correct!", "Lessons done: 1 of 4", end=False)
     row = session.scalars(select(LessonProgress)).one()
     assert row.attempts == 2 and row.completed_at is not None
 
@@ -167,3 +171,23 @@ def test_every_lesson_and_its_choice_fit_one_screen(language) -> None:
     for text in (APR_LOAN, APR_QUOTE, *LESSON_TEXTS.values()):
         screen = f"{translate(language, text, **worst)}\n1 {translate(language, CHECK)}"
         assert septets(screen) <= USSD_MAX, screen
+
+
+@pytest.mark.parametrize(("language", "wrong", "again", "other"), [
+    ("en", "Not quite. Needs such as food and your installment come first.", "1 Try again",
+     "2 Other lessons"),
+    ("sw", "Si sahihi. Mahitaji kama chakula na awamu yako huja kwanza.", "1 Jaribu tena",
+     "2 Masomo mengine"),
+])
+def test_a_wrong_answer_offers_another_try_not_a_dead_end(world, phone, session, language,
+                                                          wrong, again, other) -> None:
+    amina = world.member()
+    amina.language = language
+    session.commit()
+    handset = phone(amina)
+    handset.dial("9", PIN, "3", "2", "1", "3")  # Budgeting: "A party" is not what comes first
+    screen = handset.expect(wrong, again, other, end=False)
+    assert "from Learn" not in screen and "kutoka Jifunze" not in screen
+    handset.reply("1")  # the same question again
+    handset.reply("1")
+    handset.expect("Correct!" if language == "en" else "Sahihi!", end=False)

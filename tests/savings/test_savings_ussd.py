@@ -64,8 +64,11 @@ def test_a_goal_is_opened_with_a_lock_and_shown_locked(client, savers, session) 
     member = savers.member(language="sw")
     session.commit()
     phone = handset(client, member)
-    phone.dial(*SAVINGS, "4", "Karo ya shule", "5000", "2")  # locked 3 months
-    phone.expect("Lengo Karo ya shule limefunguliwa", "KES 5,000", end=True)
+    phone.dial(*SAVINGS, "4", "Karo ya shule", "5000")
+    phone.expect("Funga pesa kwa muda?", "1 Bila kufunga", "2 Miezi 3", end=False)
+    phone.reply("2")  # locked 3 months: she is told until when
+    phone.expect("Lengo Karo ya shule limefunguliwa", "KES 5,000", "Imefungwa hadi 02/06/2026.",
+                 end=True)
     goal = session.scalar(select(SavingsAccount).where(SavingsAccount.kind == "goal"))
     assert (goal.name, goal.target, goal.lock_until) == ("Karo ya shule", 5_000 * KES,
                                                          date(2026, 6, 2))
@@ -165,3 +168,15 @@ def test_the_mini_statement_names_savings_movements_in_both_languages(client, sa
         assert "Correction" not in statement and "Marekebisho" not in statement, statement
         shown = [line[6:] for line in statement.splitlines()[1:4]]  # after "dd/mm "
         assert shown == lines, statement
+
+
+def test_a_goal_without_a_lock_says_no_lock_date(client, savers, session) -> None:
+    member = savers.member()
+    session.commit()
+    phone = handset(client, member)
+    phone.dial(*SAVINGS, "4", "Shamba", "5000")
+    screen = phone.expect("Lock the money for a while?", "1 No lock", end=False)
+    assert "until the date" not in screen  # no date has been given: nothing to refer to
+    phone.reply("1")
+    screen = phone.expect("Goal Shamba is open. Target: KES 5,000.", end=True)
+    assert "Locked" not in screen
