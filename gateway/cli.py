@@ -11,10 +11,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from core.jobs import QUEUES
+from core.outbox import sweep
 from core.runtime import Runtime
 from core.settings import ConfigurationError
 from core.startup import check_database
 from gateway import demo, impact_cli, ops_cli
+from gateway.migrate import downgrade, upgrade
+from gateway.worker import run_scheduler, run_worker
 from messaging import cli as messaging_cli
 from payments import cli as payments_cli
 from reconciliation import cli as reconciliation_cli
@@ -36,8 +39,6 @@ def _runtime() -> Runtime:
 @click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Bring the database schema up to date."""
-    from gateway.migrate import upgrade
-
     runtime = _runtime()
     runtime.settings.instance_path.mkdir(parents=True, exist_ok=True)
     upgrade(runtime.settings.sqlalchemy_url, revision)
@@ -48,8 +49,6 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Step the schema back to REVISION (e.g. `base`)."""
-    from gateway.migrate import downgrade
-
     downgrade(_runtime().settings.sqlalchemy_url, revision)
     click.echo(f"database at {revision}")
 
@@ -58,24 +57,18 @@ def db_downgrade(revision: str) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 def worker_command(burst: bool) -> None:
     """Run an rq worker on every queue, with rq's scheduler for delayed jobs and retries."""
-    from gateway.worker import run_worker
-
     run_worker(_runtime(), burst=burst)
 
 
 @click.command("scheduler")
 def scheduler_command() -> None:
     """Run the periodic-job scheduler (sweeps, reminders, daily arrears)."""
-    from gateway.worker import run_scheduler
-
     run_scheduler(_runtime())
 
 
 @click.command("sweep")
 def sweep_command() -> None:
     """Re-dispatch stuck outbox items now."""
-    from core.outbox import sweep
-
     click.echo(f"re-enqueued {sweep()} outbox item(s)")
 
 

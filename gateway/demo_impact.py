@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.clock import utcnow
 from core.db import insert_once
+from education.lessons import LESSONS as ANSWERS
 from education.lessons import check_answer
 from impact import expenses, panel
 from impact.jobs import INVITATION_TEMPLATE
@@ -90,8 +91,6 @@ def seed_impact(session: Session, borrowers: dict[str, Member]) -> None:
 
 
 def _right(code: str) -> int:
-    from education.lessons import LESSONS as ANSWERS
-
     return ANSWERS[code]
 
 

@@ -23,9 +23,11 @@ from typing import TextIO
 from honcho.manager import Manager
 from honcho.printer import Printer
 
+from core import runtime as runtime_module
 from core.runtime import Runtime
 from core.settings import ConfigurationError, Settings
 from core.startup import check_database
+from payments.providers import simulator
 
 
 def _flask(*args: str, env: dict[str, str]) -> None:
@@ -124,9 +126,6 @@ def announce_when_ready(base_url: str, text: str, *, out: TextIO | None = None,
 
 def _let_the_simulator_page_answer_prompts(runtime: Runtime) -> None:
     """M-Pesa prompts wait for the phone simulator's PIN pad instead of paying at once."""
-    from core import runtime as runtime_module
-    from payments.providers import simulator
-
     runtime_module.configure(runtime)
     simulator.set_behaviour(None, prompt=True)
 

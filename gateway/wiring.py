@@ -26,6 +26,7 @@ from core import outbox
 from core.db import Base
 from insurance import wiring as insurance_wiring
 from lending import autolend, funding, notifications, settlement, sms_port
+from messaging import inbound as sms_inbound
 from messaging import outbound as sms_outbound
 from messaging import ports as messaging_ports
 from payments import outbound as payments_outbound
@@ -40,7 +41,7 @@ OUTBOX_HANDLERS: dict[str, outbox.Handler] = {
     REVERSAL: payments_outbound.send_reversal,
     STATUS_QUERY: payments_outbound.query_status,
     sms_outbound.SEND_KIND: sms_outbound.send_queued_sms,
-    sms_outbound.INBOUND_KIND: sms_outbound.process_inbound_item,
+    sms_outbound.INBOUND_KIND: sms_inbound.process_inbound_item,
     notifications.REPAYMENT_MESSAGES: notifications.write_repayment_messages,
     funding.DISBURSE_LOAN: settlement.disburse_loan,
     autolend.AUTOLEND_KIND: autolend.run_requested,

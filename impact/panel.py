@@ -43,6 +43,7 @@ from impact.models import (
     OFFERED,
     OPEN_INVITATIONS,
     POSTPONED,
+    Survey,
     SurveyInvitation,
     SurveyOptOut,
     SurveyResponse,
@@ -145,8 +146,6 @@ def milestones_of(session: Session, member_id: int, tz: str) -> list[Milestone]:
 
 
 def _history(session: Session, member_id: int) -> list[PastInvitation]:
-    from impact.models import Survey
-
     rows = session.execute(
         select(Survey.code, SurveyInvitation.kind, SurveyInvitation.status,
                SurveyInvitation.offered_at, SurveyInvitation.milestone,
@@ -261,8 +260,6 @@ def _own_open(session: Session, member_id: int, invitation_id: int) -> SurveyInv
 
 
 def survey_for(session: Session, invitation: SurveyInvitation) -> SurveyDefinition:
-    from impact.models import Survey
-
     survey = session.get(Survey, invitation.survey_id)
     assert survey is not None
     return definition_of(survey)

@@ -50,7 +50,7 @@ from lending.errors import LendingError
 from lending.lifecycle import lock_loan
 from lending.loans import outstanding_balance
 from lending.localtime import today
-from lending.models import Member
+from lending.models import Loan, Member
 from lending.repayments import record_repayment
 from payments import intents
 from payments.models import PaymentIntent
@@ -125,8 +125,6 @@ def _open_claims(session: Session, policy_id: int) -> Sequence[Claim]:
 
 def _check_credit_life(session: Session, policy: Policy, event_date: date) -> int:
     """A credit-life claim: the loan still owed, the cover in force, no other claim open."""
-    from lending.models import Loan
-
     loan = session.get(Loan, policy.loan_id)
     if loan is None or not credit_life_in_force(policy, loan, event_date):
         raise InsuranceError("not_covered", "the loan is not covered on that date")

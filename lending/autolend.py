@@ -23,8 +23,10 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 import ledger
+from core import outbox, runtime
 from core.clock import utcnow
 from core.db import Base, BigId, MinorUnits, Timestamp, intpk
+from core.jobs import enqueue_quietly
 from core.money import format_money
 from ledger import LedgerError, lender_wallet
 from lending.errors import LendingError
@@ -364,8 +366,6 @@ def allocations_for(session: Session, lender_id: int) -> list[AutolendAllocation
 
 def autolend_job(lender_id: int | None = None, loan_id: int | None = None) -> int:
     """rq entry point: one unit of work; returns how many allocations were made."""
-    from core import runtime
-
     with runtime.current().db.transaction() as session:
         return len(run_autolend(session, lender_id=lender_id, loan_id=loan_id))
 
@@ -376,8 +376,6 @@ AUTOLEND_KIND = "lending.autolend"
 def request_autolend(session: Session, *, key: str, lender_id: int | None = None,
                      loan_id: int | None = None) -> None:
     """Ask for an auto-lending run once this transaction commits (money idle, loan open)."""
-    from core import outbox
-
     outbox.add(session, AUTOLEND_KIND, key, {"lender_id": lender_id, "loan_id": loan_id})
 
 
@@ -393,8 +391,6 @@ def enqueue_autolend(*, lender_id: int | None = None, loan_id: int | None = None
     Call it after the commit that made the money idle or the loan open; the job id
     folds repeated requests for the same lender or loan into one waiting job.
     """
-    from core.jobs import enqueue_quietly
-
     job_id = f"autolend-{lender_id or 'all'}-{loan_id or 'all'}"
     enqueue_quietly(autolend_job, lender_id=lender_id, loan_id=loan_id, job_id=job_id)
 

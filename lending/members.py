@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import runtime
 from core.clock import utcnow
 from core.phones import InvalidPhoneNumber, normalize_phone
+from lending import notifications
 from lending.errors import LendingError
 from lending.models import (
     MEMBER_ACTIVE,
@@ -217,8 +218,6 @@ def verify_member(session: Session, member_id: int, field_partner_id: int, actor
 def confirm_registration(session: Session, member_id: int, field_partner_id: int,
                          actor: str) -> Member:
     """Verify a waiting registration and tell the member by SMS, in their language."""
-    from lending import notifications
-
     member = get_member(session, member_id)
     waiting = member.status in (PENDING_VERIFICATION, MEMBER_REJECTED)
     verify_member(session, member_id, field_partner_id, actor)
@@ -229,8 +228,6 @@ def confirm_registration(session: Session, member_id: int, field_partner_id: int
 
 def reject_registration(session: Session, member_id: int, actor: str, reason: str) -> Member:
     """Refuse a waiting registration, saying why (kept by the caller's audit); SMS the member."""
-    from lending import notifications
-
     member = get_member(session, member_id)
     if member.status != PENDING_VERIFICATION:
         raise LendingError("not_pending_verification",

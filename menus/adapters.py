@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core import runtime
 from core.money import round_up_to_whole as whole_shillings
-from lending import members, queries
+from lending import members, notifications, queries
 from lending import settlement as loan_settlement
 from lending.applications import apply_for_loan
 from lending.disclosure import quote
@@ -34,6 +34,9 @@ from lending.models import (
     Product,
 )
 from lending.products import ProductError
+from menus.beyond_adapter import DomainBeyondServices
+from menus.insurance_adapter import DomainInsuranceServices
+from menus.lender_adapter import DomainLenderServices
 from menus.ports import (
     ACTIVE,
     PENDING,
@@ -47,6 +50,7 @@ from menus.ports import (
     ServiceRefused,
     StatementLine,
 )
+from menus.savings_adapter import DomainSavingsServices
 from payments import intents
 
 T = TypeVar("T")
@@ -96,6 +100,20 @@ class DomainBorrowerServices:
         # so without a reference the member checked by the PIN step would be read again by
         # the screen right after it (balance, products) in the same request.
         self._members: dict[int, Member] = {}
+
+    # --- the other menus' ports, in this request's session -------------------------
+
+    def lender_services(self) -> DomainLenderServices:
+        return DomainLenderServices(self.session)
+
+    def savings_services(self) -> DomainSavingsServices:
+        return DomainSavingsServices(self.session)
+
+    def insurance_services(self) -> DomainInsuranceServices:
+        return DomainInsuranceServices(self.session)
+
+    def beyond_services(self) -> DomainBeyondServices:
+        return DomainBeyondServices(self.session)
 
     # --- members -------------------------------------------------------------------
 
@@ -305,6 +323,4 @@ def _product_reason(exc: ProductError, amount: int, product: Product) -> str:
 
 def _notify(event: str, session: Session, subject: object) -> None:
     """Send the event's SMS when the notifications module is wired in."""
-    from lending import notifications
-
     getattr(notifications, event)(session, subject)

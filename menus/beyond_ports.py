@@ -75,11 +75,4 @@ def beyond_services_for(services: Any) -> BeyondServices | None:
     """The port beside the borrower port of this request; None when there is no domain."""
     if isinstance(services, ProvidesBeyondServices):
         return services.beyond_services()
-    from sqlalchemy.orm import Session
-
-    session = getattr(services, "session", None)
-    if not isinstance(session, Session):
-        return None
-    from menus.beyond_adapter import DomainBeyondServices  # the domain loads only when used
-
-    return DomainBeyondServices(session)
+    return None

@@ -91,16 +91,9 @@ class ProvidesInsuranceServices(Protocol):
 def insurance_services_for(services: Any) -> InsuranceServices:
     """The Bima port beside the borrower port the engine was given for this request.
 
-    The domain adapter shares the borrower adapter's session, so one request keeps
-    one transaction.
+    The domain adapter (or a test fake) provides it; the domain's shares the borrower
+    adapter's session, so one request keeps one transaction.
     """
     if isinstance(services, ProvidesInsuranceServices):
         return services.insurance_services()
-    from sqlalchemy.orm import Session
-
-    from menus.insurance_adapter import DomainInsuranceServices  # the domain loads when used
-
-    session = getattr(services, "session", None)
-    if not isinstance(session, Session):
-        raise InsuranceRefused("service_unavailable")
-    return DomainInsuranceServices(session)
+    raise InsuranceRefused("service_unavailable")

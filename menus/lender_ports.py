@@ -134,16 +134,9 @@ class ProvidesLenderServices(Protocol):
 def lender_services_for(services: Any) -> LenderServices:
     """The lender port beside the borrower port the engine was given for this request.
 
-    A fake that provides both answers itself; otherwise the domain adapter shares
-    the borrower adapter's session, so one request keeps one transaction.
+    The domain adapter (or a test fake) provides it; the domain's shares the borrower
+    adapter's session, so one request keeps one transaction.
     """
     if isinstance(services, ProvidesLenderServices):
         return services.lender_services()
-    from sqlalchemy.orm import Session
-
-    from menus.lender_adapter import DomainLenderServices  # the domain loads only when used
-
-    session = getattr(services, "session", None)
-    if not isinstance(session, Session):
-        raise LenderRefused("service_unavailable")
-    return DomainLenderServices(session)
+    raise LenderRefused("service_unavailable")

@@ -108,16 +108,9 @@ class ProvidesSavingsServices(Protocol):
 def savings_services_for(services: Any) -> SavingsServices:
     """The savings port beside the borrower port the engine was given for this request.
 
-    A fake that provides both answers itself; otherwise the domain adapter shares
-    the borrower adapter's session, so one request keeps one transaction.
+    The domain adapter (or a test fake) provides it; the domain's shares the borrower
+    adapter's session, so one request keeps one transaction.
     """
     if isinstance(services, ProvidesSavingsServices):
         return services.savings_services()
-    from sqlalchemy.orm import Session
-
-    from menus.savings_adapter import DomainSavingsServices  # the domain loads only when used
-
-    session = getattr(services, "session", None)
-    if not isinstance(session, Session):
-        raise SavingsRefused("service_unavailable")
-    return DomainSavingsServices(session)
+    raise SavingsRefused("service_unavailable")

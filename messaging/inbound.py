@@ -259,3 +259,8 @@ def _within_hourly_budget(sms: InboundSms) -> bool:
         logger.warning("inbound SMS reply budget of %s for this hour spent; no more answers",
                        budget)
     return within
+
+
+def process_inbound_item(session: Session, item: outbox.OutboxItem) -> None:
+    """Process one stored inbound SMS (the outbox handler of INBOUND_KIND)."""
+    process_inbound(session, int(item.payload["inbound_id"]))

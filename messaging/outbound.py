@@ -277,10 +277,3 @@ def inbox(session: Session, phone: str, limit: int = 20) -> list[SmsMessage]:
             .limit(limit)
         )
     )
-
-
-def process_inbound_item(session: Session, item: OutboxItem) -> None:
-    """Process one stored inbound SMS (kept durable by the outbox and its sweeper)."""
-    from messaging.inbound import process_inbound  # inbound imports this module
-
-    process_inbound(session, int(item.payload["inbound_id"]))

@@ -5,19 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-
-from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from payments.providers.base import MobileMoneyProvider
+from payments.providers.daraja import DarajaProvider
+from payments.providers.simulator import SimulatorProvider
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str, str], MobileMoneyProvider] = {}
 _override: MobileMoneyProvider | None = None
-
-calling_session: ContextVar[Session | None] = ContextVar("calling_session", default=None)
-"""The session of the handler calling the provider; only the simulator on SQLite uses it."""
 
 
 def provider_for(settings: Settings) -> MobileMoneyProvider:
@@ -34,12 +30,8 @@ def provider_for(settings: Settings) -> MobileMoneyProvider:
 
 def _build(settings: Settings) -> MobileMoneyProvider:
     if settings.mobile_money_provider == "daraja":
-        from payments.providers.daraja import DarajaProvider
-
         return DarajaProvider(settings)
     if settings.mobile_money_provider == "simulator":
-        from payments.providers.simulator import SimulatorProvider
-
         return SimulatorProvider(settings)
     raise ValueError(f"unknown MOBILE_MONEY_PROVIDER {settings.mobile_money_provider!r}")
 
@@ -53,13 +45,3 @@ def using_provider(provider: MobileMoneyProvider) -> Iterator[MobileMoneyProvide
         yield provider
     finally:
         _override = previous
-
-
-@contextmanager
-def provider_call(session: Session) -> Iterator[None]:
-    """Mark `session` as the one whose transaction is open around a provider call."""
-    token = calling_session.set(session)
-    try:
-        yield
-    finally:
-        calling_session.reset(token)

@@ -26,6 +26,7 @@ from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from ledger import credit, debit, lender_wallet
 from payments.accounts import withdrawals_in_flight
 from payments.config import config
+from payments.kinds import EXTRA
 from payments.models import (
     AWAITING_APPROVAL,
     CANCELLED,
@@ -38,6 +39,9 @@ from payments.models import (
     WITHDRAWAL,
     PaymentIntent,
 )
+from payments.models import REVERSAL as REVERSAL_KIND
+from payments.providers import simswap
+from payments.settlement import undo_payout
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +193,6 @@ def request_payout(
 
 
 def _registered(kind: str, direction: str) -> None:
-    from payments.kinds import EXTRA
-
     if kind not in EXTRA or EXTRA[kind].direction != direction:
         raise PaymentError("unknown_kind", f"{kind} is not a registered {direction}")
 
@@ -290,8 +292,6 @@ def sim_swap_hold_reason(phone: str) -> str | None:
     Runs in the B2C outbox handler only: the provider is a network call. A check
     that fails holds the payout too: an unknown answer must hold money, not send it.
     """
-    from payments.providers import simswap
-
     for check in SIM_SWAP_CHECKS:
         try:
             if check(phone):
@@ -341,8 +341,6 @@ def approve_payout(session: Session, intent_id: int, actor: str) -> PaymentInten
 
 def reject_payout(session: Session, intent_id: int, actor: str, reason: str) -> PaymentIntent:
     """An operator stops a held payout: the loan goes back to funded, a withdrawal is released."""
-    from payments.settlement import undo_payout
-
     intent = lock_intent(session, intent_id)
     if intent.status == CANCELLED:
         return intent
@@ -362,8 +360,6 @@ def request_reversal(
     idempotency_key: str, phone: str | None = None,
 ) -> PaymentIntent:
     """Ask M-Pesa to give a customer's payment back (an operator's decision, via the outbox)."""
-    from payments.models import REVERSAL as REVERSAL_KIND
-
     existing = _find_by_key(session, idempotency_key)
     if existing is not None:
         return _same_request(existing, REVERSAL_KIND, amount)

@@ -26,11 +26,11 @@ from core.clock import utcnow
 from core.outbox import MAX_ATTEMPTS, OutboxItem, PermanentError, TransientError
 from core.phones import mask_phone
 from payments.config import config
-from payments.factory import provider_call, provider_for
+from payments.factory import provider_for
 from payments.intents import hold_for_approval, lock_intent, sim_swap_hold_reason
 from payments.models import COLLECTIONS, FAILED, PENDING, REQUESTED, CallbackInbox, PaymentIntent
 from payments.processing import enqueue_after_commit
-from payments.providers.base import MobileMoneyProvider, StatusAnswer
+from payments.providers.base import MobileMoneyProvider, StatusAnswer, provider_call
 from payments.settlement import (
     SETTLEABLE,
     settle_collection_failure,

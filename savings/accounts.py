@@ -19,7 +19,7 @@ from lending.localtime import today
 from lending.models import MEMBER_ACTIVE, Member
 from savings.chart import savings_account
 from savings.errors import SavingsError
-from savings.models import GOAL, OPEN, PERSONAL, SavingsAccount
+from savings.models import GOAL, OPEN, PERSONAL, Chama, ChamaMember, SavingsAccount
 from savings.products import default_product
 
 PERSONAL_LABEL = "akiba"
@@ -153,3 +153,19 @@ def member_accounts(session: Session, member_id: int) -> list[AccountView]:
 def total_saved(session: Session, member_id: int) -> int:
     rows = session.scalars(select(SavingsAccount).where(SavingsAccount.member_id == member_id))
     return sum(balance(session, account) for account in rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    chama: Chama
+    position: int
+
+
+def membership(session: Session, chama_id: int, member_id: int) -> Membership:
+    """The chama a member belongs to, with their place in its payout order."""
+    row = session.execute(select(Chama, ChamaMember.position)
+                          .join(ChamaMember, ChamaMember.chama_id == Chama.id)
+                          .where(Chama.id == chama_id, ChamaMember.member_id == member_id)).first()
+    if row is None:
+        raise SavingsError("not_a_member", "not a member of that chama", "chama_id")
+    return Membership(row[0], row[1])

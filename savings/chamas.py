@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from core.money import allocate
 from lending.models import MEMBER_ACTIVE, Member
 from lending.schedule import due_date
+from payments.models import SUCCEEDED, PaymentIntent
 from savings.errors import SavingsError
 from savings.models import (
     CHAMA_FREQUENCIES,
@@ -35,6 +36,7 @@ from savings.models import (
     ChamaPayout,
     SavingsTransfer,
 )
+from savings.transfers import lock_chama, request_round_payout
 
 logger = logging.getLogger(__name__)
 
@@ -123,21 +125,6 @@ def _new_code(session: Session) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Membership:
-    chama: Chama
-    position: int
-
-
-def membership(session: Session, chama_id: int, member_id: int) -> Membership:
-    row = session.execute(select(Chama, ChamaMember.position)
-                          .join(ChamaMember, ChamaMember.chama_id == Chama.id)
-                          .where(Chama.id == chama_id, ChamaMember.member_id == member_id)).first()
-    if row is None:
-        raise SavingsError("not_a_member", "not a member of that chama", "chama_id")
-    return Membership(row[0], row[1])
-
-
 def chamas_of(session: Session, member_id: int) -> list[Chama]:
     return list(session.scalars(select(Chama).join(ChamaMember, ChamaMember.chama_id == Chama.id)
                                 .where(ChamaMember.member_id == member_id).order_by(Chama.id)))
@@ -153,8 +140,6 @@ def members_in_order(session: Session, chama_id: int) -> list[tuple[int, Member]
 
 def pot(session: Session, chama_id: int, round_: int) -> int:
     """What was contributed (and paid) for a round."""
-    from payments.models import SUCCEEDED, PaymentIntent
-
     total = session.scalar(
         select(func.coalesce(func.sum(SavingsTransfer.amount), 0))
         .join(PaymentIntent, PaymentIntent.id == SavingsTransfer.intent_id)
@@ -166,8 +151,6 @@ def pot(session: Session, chama_id: int, round_: int) -> int:
 def contributed(session: Session, chama_id: int, member_id: int,
                 round_: int | None = None) -> int:
     """What a member has paid into the chama (in one round, or in all)."""
-    from payments.models import SUCCEEDED, PaymentIntent
-
     query = (select(func.coalesce(func.sum(SavingsTransfer.amount), 0))
              .join(PaymentIntent, PaymentIntent.id == SavingsTransfer.intent_id)
              .where(SavingsTransfer.chama_id == chama_id, SavingsTransfer.member_id == member_id,
@@ -212,8 +195,6 @@ def close_round(session: Session, chama_id: int, on: date) -> list[ChamaPayout]:
     Runs under the chama's row lock, so a contribution settling at the same moment
     counts either for this round (before) or for the next (after), never half.
     """
-    from savings.transfers import lock_chama, request_round_payout
-
     chama = lock_chama(session, chama_id)
     round_ = chama.current_round
     if round_end(chama, round_) > on:
@@ -239,8 +220,6 @@ def close_round(session: Session, chama_id: int, on: date) -> list[ChamaPayout]:
 
 def retry_failed_payouts(session: Session, chama_id: int) -> list[ChamaPayout]:
     """Send again the payouts whose B2C failed (the money went back to the pool)."""
-    from savings.transfers import lock_chama, request_round_payout
-
     chama = lock_chama(session, chama_id)
     failed = list(session.scalars(select(ChamaPayout).where(
         ChamaPayout.chama_id == chama_id, ChamaPayout.status == FAILED)))

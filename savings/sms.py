@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.money import Money
+from lending.models import Member
 from messaging import inbound
 from messaging.keywords import CHAMA, SAVINGS
+from messaging.outbound import queue_sms
 from savings import accounts, chamas
 from savings.errors import SavingsError
 
@@ -45,7 +47,7 @@ def _chama(session: Session, asked: inbound.Asked) -> Reply:
 
 def chama_statement_params(session: Session, chama_id: int, member_id: int) -> Reply:
     """The chama statement SMS for one member: round, pot, who is paid next, what they paid."""
-    chama = chamas.membership(session, chama_id, member_id).chama
+    chama = accounts.membership(session, chama_id, member_id).chama
     view = chamas.summary(session, chama)
     return "chama_statement", {
         "chama": view.name, "round": view.round, "pot": Money(view.pot, view.currency),
@@ -64,9 +66,6 @@ def install() -> None:
 
 def send_chama_statement(session: Session, chama_id: int, member_id: int, key: str) -> None:
     """Queue the chama statement SMS to the member's own phone (once per key)."""
-    from lending.models import Member
-    from messaging.outbound import queue_sms
-
     member = session.get(Member, member_id)
     if member is None:
         raise SavingsError("unknown_member", f"no member {member_id}")

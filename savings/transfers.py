@@ -26,12 +26,14 @@ from sqlalchemy.orm import Session
 
 import ledger
 from core.db import insert_once
+from core.money import Money
 from ledger import MOBILE_MONEY_FLOAT, credit, debit
 from lending.localtime import timezone_name, today
 from lending.models import Member
+from messaging.outbound import queue_sms
 from payments import intents, kinds
 from payments.models import CANCELLED, FAILED, PaymentIntent
-from savings.accounts import owned_account, saver
+from savings.accounts import membership, owned_account, saver
 from savings.chart import chama_paying, chama_pool, savings_account, savings_withdrawing
 from savings.errors import SavingsError
 from savings.models import (
@@ -112,8 +114,6 @@ def request_deposit(session: Session, *, member_id: int, account_id: int, amount
 def request_contribution(session: Session, *, member_id: int, chama_id: int,
                          idempotency_key: str) -> PaymentIntent:
     """Prompt a chama member's phone for the chama's contribution."""
-    from savings.chamas import membership
-
     member = saver(session, member_id)
     chama = membership(session, chama_id, member_id).chama
     intent = _payment(intents.request_collection, session, kind=SAVINGS_DEPOSIT,
@@ -152,9 +152,6 @@ def _deposit_paid(session: Session, intent: PaymentIntent, key: str, at: datetim
 
 def _tell_deposit(session: Session, transfer: SavingsTransfer, account: SavingsAccount) -> None:
     """SMS the saver a receipt with the new balance (written into the outbox item now)."""
-    from core.money import Money
-    from messaging.outbound import queue_sms
-
     member = session.get(Member, transfer.member_id)
     if member is None:
         return

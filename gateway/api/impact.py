@@ -13,7 +13,17 @@ from typing import Any
 
 from flask import jsonify, request
 
-from gateway.api import ApiError, bp, choice_arg, endpoint, int_arg, json_body, page_args, query
+from education.lessons import learning_by_member
+from gateway.api.base import (
+    ApiError,
+    bp,
+    choice_arg,
+    endpoint,
+    int_arg,
+    json_body,
+    page_args,
+    query,
+)
 from gateway.auth import current_caller
 from gateway.database import get_session
 from impact import expenses, reports, surveys
@@ -132,8 +142,6 @@ def impact_changes():
                           "lessons_completed, lessons_total, attempts}], total, ...}"})
 def education_progress():
     """Who completed which lesson; a field partner sees only its own borrowers."""
-    from education.lessons import learning_by_member
-
     caller = current_caller()
     partner = caller.owner_id if caller.role == "field_partner" else None
     page = page_args()

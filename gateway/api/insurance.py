@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response, jsonify
 from sqlalchemy import select
 
-from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
+from gateway.api.base import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
 from gateway.api.loans import caller_label
 from gateway.auth import Caller, current_caller
 from gateway.database import get_session

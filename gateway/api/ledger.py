@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 
 import ledger
-from gateway.api import bp, endpoint
+from gateway.api.base import bp, endpoint
 from gateway.database import get_session
 
 assert bp  # the routes below register on the API blueprint

@@ -12,7 +12,16 @@ from typing import Any
 
 from flask import jsonify, request
 
-from gateway.api import ApiError, bp, choice_arg, endpoint, int_arg, json_body, page_args, query
+from gateway.api.base import (
+    ApiError,
+    bp,
+    choice_arg,
+    endpoint,
+    int_arg,
+    json_body,
+    page_args,
+    query,
+)
 from gateway.auth import current_caller
 from gateway.database import get_session
 from impact import reach as impact

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
+from gateway.api.base import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
 from gateway.auth import Caller, caller_actor, current_caller
 from gateway.database import get_session
 from gateway.decisions import decide_application

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from gateway.api import ApiError, bp, endpoint, json_body
+from gateway.api.base import ApiError, bp, endpoint, json_body
 from gateway.api.reconciliation import approving_actor
 from gateway.database import get_session
 from gateway.decisions import decide_payout

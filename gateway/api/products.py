@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from gateway.api import ApiError, bp, endpoint, int_arg, json_body, query
+from gateway.api.base import ApiError, bp, endpoint, int_arg, json_body, query
 from gateway.database import get_session
 from lending import catalog
 from lending.disclosure import quote

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from gateway.api import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
+from gateway.api.base import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
 from gateway.auth import caller_actor, caller_operator, current_caller, operator_actor
 from gateway.database import get_session
 from gateway.ops_models import audit

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from gateway.api import ApiError, bp, endpoint, int_arg, json_body, page_args, query
+from gateway.api.base import ApiError, bp, endpoint, int_arg, json_body, page_args, query
 from gateway.api.loans import caller_label
 from gateway.auth import Caller, current_caller
 from gateway.database import get_session

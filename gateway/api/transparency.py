@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from gateway.api import SPEC, bp
+from gateway.api.base import SPEC, bp
+from gateway.transparency import figures
 
 PATH = "/transparency"
 
 
 def transparency_json() -> Response:
     """Every public figure, computed now (see /transparency for the method)."""
-    from gateway.transparency import figures
-
     return jsonify(figures())
 
 

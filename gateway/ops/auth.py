@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.clock import utcnow
 from gateway.auth import AuthError, check_login, operator_actor
 from gateway.database import get_session
-from gateway.ops import bp, csrf
+from gateway.ops.blueprint import bp, csrf
 from gateway.ops_models import ROLE_RANK, Operator, audit
 from reconciliation.resolutions import Actor
 

@@ -11,9 +11,10 @@ import json
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from education.lessons import LESSONS, learning_by_member
 from gateway.database import get_session
-from gateway.ops import bp
 from gateway.ops.auth import console_actor, current_operator, requires
+from gateway.ops.blueprint import bp
 from impact import reports, surveys
 from impact.definition import SurveyInvalid
 from impact.statistics import MIN_CELL
@@ -83,8 +84,6 @@ def impact_activate(code: str) -> WerkzeugResponse:
 @requires("viewer", partners=True)
 def learning_page() -> str:
     """Lessons completed, by borrower (a field partner's own borrowers only)."""
-    from education.lessons import LESSONS, learning_by_member
-
     try:
         offset = max(0, min(int(request.args.get("offset", "0")), 10_000_000))
     except ValueError:

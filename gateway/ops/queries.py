@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from core.phones import InvalidPhoneNumber, normalize_phone
 from gateway.ops_models import AuditEntry
 from lending.models import FieldPartner, Loan, Member, Repayment
+from lending.portfolio import figures
+from messaging.models import SmsMessage
 from payments.models import AWAITING_APPROVAL, PaymentIntent
 
 # --- loans -----------------------------------------------------------------------------------
@@ -117,8 +119,6 @@ def disbursed_and_repaid(session: Session, today: date, months: int = 6) -> list
 
 
 def _midnight(day: date) -> Any:
-    from datetime import UTC, datetime, time
-
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
@@ -132,8 +132,6 @@ def weeks_back(today: date, weeks: int) -> list[date]:
 
 def sms_by_status(session: Session, since: date | None = None) -> dict[str, int]:
     """Outbound SMS counted by delivery status."""
-    from messaging.models import SmsMessage
-
     query = select(SmsMessage.status, func.count()).group_by(SmsMessage.status)
     if since is not None:
         query = query.where(SmsMessage.created_at >= _midnight(since))
@@ -142,8 +140,6 @@ def sms_by_status(session: Session, since: date | None = None) -> dict[str, int]
 
 def sms_failure_reasons(session: Session, limit: int = 10) -> list[tuple[str, int]]:
     """The commonest failure reasons of undelivered SMS."""
-    from messaging.models import SmsMessage
-
     rows = session.execute(
         select(SmsMessage.failure_reason, func.count())
         .where(SmsMessage.failure_reason.is_not(None))
@@ -245,8 +241,6 @@ def portfolio_trend(session: Session, scope: Scope, today: date,
     Figures for a past day count the payments made since as already made, so
     the trend slightly flatters the past; it is a health indicator, not a report.
     """
-    from lending.portfolio import figures
-
     loans = disbursed_loans(session, scope)
     return [(day, figures([loan for loan in loans if loan.disbursed_at is not None
                            and loan.disbursed_at.date() <= day], day))

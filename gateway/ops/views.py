@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from core.phones import mask_phone
 from gateway.database import get_runtime, get_session
 from gateway.decisions import decide_application
-from gateway.ops import bp, charts, jobs, queries
+from gateway.ops import charts, jobs, queries
 from gateway.ops.auth import (
     SEES_PHONES,
     console_actor,
@@ -20,6 +20,7 @@ from gateway.ops.auth import (
     is_partner_operator,
     requires,
 )
+from gateway.ops.blueprint import bp
 from gateway.ops_models import audit
 from lending.arrears import PAR1, PAR30, PAR_LABELS
 from lending.errors import LendingError

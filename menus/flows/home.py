@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from menus.flows.survey import offer_if_due
+from menus.flows.titles import FLOW_TITLES
 from menus.nodes import Choice, Ctx, Do, Finish, Goto, Menu, Pin
 from menus.ports import ACTIVE, PENDING
 from menus.texts import N_
@@ -49,8 +50,6 @@ def continue_flow(ctx: Ctx) -> Goto:
 
 
 def resume_title(ctx: Ctx) -> str:
-    from menus.flows.titles import FLOW_TITLES
-
     flow = str((ctx.data.get("_resume") or {}).get("node", "")).split(".")[0]
     return ctx.t(RESUME_TITLE, flow=ctx.t(FLOW_TITLES.get(flow, MAIN_MENU)))
 

@@ -9,8 +9,10 @@ here: the member sees its state under "My claims".
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from lending.localtime import today
 from menus.insurance_ports import (
     ClaimLine,
     InsuranceRefused,
@@ -165,10 +167,6 @@ def _nights_left(ctx: Ctx) -> int:
 
 
 def confirm_params(ctx: Ctx) -> dict[str, object]:
-    from datetime import timedelta
-
-    from lending.localtime import today
-
     cover = ctx.data["cover"]
     cause = str(ctx.data["cause"])
     what = (ctx.t(NIGHTS_WHAT, nights=ctx.data["nights"]) if cause == "hospital"

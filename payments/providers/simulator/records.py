@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from core import runtime
 from core.clock import Clock
-from payments.factory import calling_session
 from payments.models import SimMpesaTransaction
+from payments.providers.base import calling_session
 
 STK, B2C, C2B, REVERSAL, STATUS = "stk", "b2c", "c2b", "reversal", "status"
 PROMPTED, COMPLETED, FAILED = "prompted", "completed", "failed"
