@@ -27,6 +27,7 @@ from core import runtime as runtime_module
 from core.runtime import Runtime
 from core.settings import ConfigurationError, Settings
 from core.startup import check_database
+from gateway.demo import demo_logins
 from payments.providers import simulator
 
 
@@ -67,8 +68,6 @@ def _run(argv: list[str] | None) -> int:
     logins: list[str] = []
     if not args.no_demo and _has_command("seed-demo", env):
         _flask("seed-demo", env=env)
-        from gateway.demo import demo_logins
-
         logins = demo_logins()
     _let_the_simulator_page_answer_prompts(runtime)
 
