@@ -32,6 +32,7 @@ from core.clock import utcnow
 from insurance.accounts import INSURANCE_POOL, claim_paying
 from insurance.errors import InsuranceError
 from insurance.models import (
+    ACTIVE,
     APPROVED,
     CAUSES,
     CREDIT_LIFE,
@@ -139,12 +140,37 @@ def _hospital_benefit(session: Session, policy: Policy, event_date: date, nights
         raise InsuranceError("invalid_nights", "at least one night in hospital", field="nights")
     if not policy.in_force_on(event_date):
         raise InsuranceError("not_covered", "no hospital cover on that date")
-    used = sum(c.nights for c in session.scalars(select(Claim).where(
-        Claim.policy_id == policy.id, Claim.status != REJECTED)))
-    left = policy.max_nights - used
+    left = policy.max_nights - nights_claimed(session, policy.id)
     if left <= 0:
         raise InsuranceError("cap_reached", "this period's nights are all claimed")
     return min(nights, left) * policy.nightly_benefit
+
+
+def nights_claimed(session: Session, policy_id: int) -> int:
+    """Hospital nights claimed on a policy this period (rejected claims do not count)."""
+    return sum(session.scalars(select(Claim.nights).where(
+        Claim.policy_id == policy_id, Claim.status != REJECTED)))
+
+
+def nights_left(session: Session, policy: Policy) -> int:
+    """What an active hospital-cash policy still covers; nothing once it is not active."""
+    if policy.status != ACTIVE:
+        return 0
+    return max(0, policy.max_nights - nights_claimed(session, policy.id))
+
+
+def claims_of(session: Session, member_id: int, limit: int) -> list[Claim]:
+    """A member's claims, newest first."""
+    return list(session.scalars(select(Claim).where(Claim.member_id == member_id)
+                                .order_by(Claim.id.desc()).limit(limit)))
+
+
+def member_policy(session: Session, member_id: int, policy_id: int) -> Policy:
+    """One of the member's own policies; anyone else's is unknown to her."""
+    policy = session.get(Policy, policy_id)
+    if policy is None or policy.member_id != member_id:
+        raise InsuranceError("unknown_policy")
+    return policy
 
 
 # --- deciding ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
@@ -96,10 +97,15 @@ def _same_application(
 
 def _lock_borrower(session: Session, member_id: int) -> Member:
     """The applicant, locked so two applications at once cannot both pass the limits."""
-    query = select(Member).where(Member.id == member_id)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
-    member = session.scalar(query)
+    return _check_borrower(session.scalar(
+        select(Member).where(Member.id == member_id).with_for_update()), member_id)
+
+
+def _borrower(session: Session, member_id: int) -> Member:
+    return _check_borrower(session.get(Member, member_id), member_id)
+
+
+def _check_borrower(member: Member | None, member_id: int) -> Member:
     if member is None:
         raise LendingError("unknown_member", f"no member {member_id}")
     if member.status != MEMBER_ACTIVE:
@@ -133,12 +139,75 @@ def _purpose(purpose: str) -> str:
     return text
 
 
-def _check_exposure(session: Session, member: Member, product: Product, amount: int) -> None:
-    """One open loan unless the product allows more; all open loans within the limit."""
+@dataclass(frozen=True)
+class Offer:
+    """A product a borrower may apply for now; `headroom` is what her credit limit leaves."""
+
+    product: Product
+    headroom: int
+
+    @property
+    def max_amount(self) -> int:
+        return min(self.product.max_amount, self.headroom)
+
+    @property
+    def available(self) -> bool:
+        return self.max_amount >= self.product.min_amount
+
+
+def offers_for(session: Session, member_id: int) -> list[Offer]:
+    """The products a borrower may apply for now, each up to what she may borrow on it.
+
+    The same rules as `apply_for_loan`: an active borrower, no more open loans than the
+    product allows (`max_active_loans`), all open loans within her credit limit.
+    """
+    member = _borrower(session, member_id)
+    count, total = _open_exposure(session, member.id)
+    offers, full = [], False
+    for product in session.scalars(
+            select(Product).where(Product.active.is_(True)).order_by(Product.code)):
+        if count >= product.max_active_loans:
+            full = True
+            continue
+        offer = Offer(product, member.credit_limit - total)
+        if offer.available:
+            offers.append(offer)
+    if not offers:
+        raise _open_loan_refusal(session, member.id) if full else LendingError(
+            "over_credit_limit", "the credit limit leaves too little for any product")
+    return offers
+
+
+def offer_for(session: Session, member_id: int, product_code: str) -> Offer:
+    """The offer of one product (refused as `offers_for` and `apply_for_loan` would)."""
+    member = _borrower(session, member_id)
+    product = _open_product(session, product_code)
+    count, total = _open_exposure(session, member.id)
+    if count >= product.max_active_loans:
+        raise _open_loan_refusal(session, member.id)
+    return Offer(product, member.credit_limit - total)
+
+
+def _open_exposure(session: Session, member_id: int) -> tuple[int, int]:
+    """How many loans the member has open, and their principal."""
     count, total = session.execute(
         select(func.count(Loan.id), func.coalesce(func.sum(Loan.amount), 0))
-        .where(Loan.borrower_id == member.id, Loan.status.in_(OPEN_STATUSES))
+        .where(Loan.borrower_id == member_id, Loan.status.in_(OPEN_STATUSES))
     ).one()
+    return int(count), int(total)
+
+
+def _open_loan_refusal(session: Session, member_id: int) -> LendingError:
+    pending = session.scalar(select(Loan.id).where(
+        Loan.borrower_id == member_id, Loan.status == PENDING_REVIEW).limit(1))
+    if pending is not None:
+        return LendingError("application_pending", "an application is waiting for review")
+    return LendingError("active_loan_exists", "repay the current loan first")
+
+
+def _check_exposure(session: Session, member: Member, product: Product, amount: int) -> None:
+    """One open loan unless the product allows more; all open loans within the limit."""
+    count, total = _open_exposure(session, member.id)
     if count >= product.max_active_loans:
         raise LendingError("active_loan_exists", "repay the current loan first")
     if int(total) + amount > member.credit_limit:

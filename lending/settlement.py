@@ -23,14 +23,16 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 import ledger
-from core.money import Money
+from core.money import Money, round_up_to_whole
 from core.outbox import OutboxItem
 from ledger import MOBILE_MONEY_FLOAT, SUSPENSE, credit, debit, lender_wallet
+from lending import queries
 from lending.autolend import request_autolend
 from lending.disbursement import complete_disbursement, fail_disbursement, start_disbursement
 from lending.errors import LendingError
+from lending.loans import outstanding_balance
 from lending.matching import match_loan
-from lending.models import Loan, Member
+from lending.models import MEMBER_ACTIVE, REPAYABLE_STATUSES, Loan, Member
 from lending.repayments import RepaymentResult, record_repayment
 from messaging.outbound import queue_sms
 from payments import intents, kinds
@@ -69,6 +71,28 @@ def request_repayment(
     return intents.request_repayment(
         session, member_id=member_id, loan_id=loan_id, phone=phone, amount=amount,
         idempotency_key=idempotency_key, reference=loan.reference)
+
+
+def request_borrower_repayment(
+    session: Session, *, member_id: int, amount: int, idempotency_key: str,
+) -> PaymentIntent:
+    """A borrower asks to repay `amount` of her current loan (USSD, SMS and the API call this).
+
+    In whole shillings, rounded up (M-Pesa moves no cents), never more than she owes.
+    Refusals: `LendingError` (`member_inactive`, `not_repayable`, `amount_too_high`) or
+    payments' `PaymentError` (`payment_pending`, …).
+    """
+    member = session.get(Member, member_id)
+    if member is None or member.status != MEMBER_ACTIVE:
+        raise LendingError("member_inactive", "the member cannot repay through us now")
+    loan = queries.current_loan(session, member_id, fundings=False)
+    if loan is None or loan.status not in REPAYABLE_STATUSES:
+        raise LendingError("not_repayable", "no loan to repay")
+    amount = round_up_to_whole(amount, loan.currency)
+    if amount > round_up_to_whole(outstanding_balance(loan), loan.currency):
+        raise LendingError("amount_too_high", "more than the loan's balance", field="amount")
+    return request_repayment(session, member_id=member_id, loan_id=loan.id, phone=member.phone,
+                             amount=amount, idempotency_key=idempotency_key)
 
 
 # --- repayments -------------------------------------------------------------------------------

@@ -11,15 +11,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.money import Money, round_up_to_whole
+from core.money import Money
 from lending import queries
 from lending import settlement as loan_settlement
-from lending.loans import outstanding_balance
+from lending.errors import LendingError
 from lending.members import find_member_by_phone
-from lending.models import MEMBER_ACTIVE, REPAYABLE_STATUSES, Member
+from lending.models import REPAYABLE_STATUSES
 from messaging import ports
 from messaging.ports import DueInstallment, MemberInfo, RepaymentRefused
 from payments import intents
+
+SMS_REFUSALS = {"amount_too_high": "amount_too_high"}
+"""Lending's refusal codes that REPAY by SMS names; any other: no active loan."""
 
 
 class LendingMemberLookup:
@@ -44,20 +47,13 @@ class LendingMemberLookup:
 
     def request_repayment(self, session: Session, member_id: int, amount_minor: int,
                           idempotency_key: str) -> None:
-        member = session.get(Member, member_id)
-        loan = queries.current_loan(session, member_id)
-        if member is None or member.status != MEMBER_ACTIVE or loan is None or (
-            loan.status not in REPAYABLE_STATUSES
-        ):
-            raise RepaymentRefused(ports.NO_ACTIVE_LOAN)
-        amount = round_up_to_whole(amount_minor, loan.currency)
-        if amount > round_up_to_whole(outstanding_balance(loan), loan.currency):
-            raise RepaymentRefused("amount_too_high")
         try:
             with session.begin_nested():
-                loan_settlement.request_repayment(session, member_id=member_id, loan_id=loan.id,
-                                          phone=member.phone, amount=amount,
-                                          idempotency_key=idempotency_key)
+                loan_settlement.request_borrower_repayment(
+                    session, member_id=member_id, amount=amount_minor,
+                    idempotency_key=idempotency_key)
+        except LendingError as exc:
+            raise RepaymentRefused(SMS_REFUSALS.get(exc.code, ports.NO_ACTIVE_LOAN)) from None
         except intents.PaymentError as exc:
             raise RepaymentRefused(exc.code) from None
 

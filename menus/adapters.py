@@ -12,21 +12,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import runtime
 from core.money import round_up_to_whole as whole_shillings
 from lending import members, notifications, queries
 from lending import settlement as loan_settlement
-from lending.applications import apply_for_loan
+from lending.applications import apply_for_loan, offer_for, offers_for
 from lending.disclosure import quote
 from lending.errors import LendingError
-from lending.loans import outstanding_balance
 from lending.localtime import today
 from lending.models import (
     MEMBER_ACTIVE,
-    OPEN_STATUSES,
     PENDING_REVIEW,
     REPAYABLE_STATUSES,
     Loan,
@@ -62,12 +59,15 @@ REASONS = {
     "member_inactive": "account_inactive",
     "member_suspended": "account_inactive",
     "not_a_borrower": "account_inactive",
+    "unknown_member": "account_inactive",
     "active_loan_exists": "loan_active",
     "over_credit_limit": "over_limit",
     "invalid_term": "term_not_allowed",
     "unknown_product": "product_unavailable",
     "product_inactive": "product_unavailable",
     "not_repayable": "no_active_loan",
+    "amount_too_high": "amount_too_high",
+    "application_pending": "application_pending",
     "payment_pending": "payment_pending",
 }
 """Domain codes (lending and payments) to the menus' reason codes; others: unavailable."""
@@ -182,25 +182,15 @@ class DomainBorrowerServices:
         )
 
     def products(self, member_id: int) -> list[ProductView]:
-        member = self._borrower(member_id)
-        headroom = member.credit_limit - self._open_exposure(member)
-        offers = []
-        for product in self.session.scalars(
-            select(Product).where(Product.active.is_(True)).order_by(Product.code)
-        ):
-            top = min(product.max_amount, headroom)
-            if top >= product.min_amount:
-                offers.append(ProductView(product.code, product.name, product.min_amount, top,
-                                          tuple(product.terms), product.frequency,
-                                          product.currency))
-        if not offers:
-            raise ServiceRefused("over_limit")
-        return offers
+        offers = self._call(lambda: offers_for(self.session, member_id))
+        return [ProductView(o.product.code, o.product.name, o.product.min_amount, o.max_amount,
+                            tuple(o.product.terms), o.product.frequency, o.product.currency)
+                for o in offers]
 
     def quote(self, member_id: int, product_code: str, amount: int, term: int) -> QuoteView:
-        member = self._borrower(member_id)
-        product = self._product(product_code)
-        if amount > member.credit_limit - self._open_exposure(member):
+        product_offer = self._call(lambda: offer_for(self.session, member_id, product_code))
+        product = product_offer.product
+        if amount > product_offer.headroom:
             raise ServiceRefused("over_limit")
         try:
             offer = quote(product.to_terms(), amount, term, today())
@@ -232,14 +222,10 @@ class DomainBorrowerServices:
                          loan.currency)
 
     def request_repayment(self, member_id: int, amount: int, idempotency_key: str) -> None:
-        loan = self._repayable_loan(member_id)
-        amount = whole_shillings(amount)
-        if amount > whole_shillings(outstanding_balance(loan)):
-            raise ServiceRefused("amount_too_high")
         with self._unit():
-            loan_settlement.request_repayment(
-                self.session, member_id=member_id, loan_id=loan.id, phone=loan.borrower.phone,
-                amount=amount, idempotency_key=idempotency_key)
+            loan_settlement.request_borrower_repayment(
+                self.session, member_id=member_id, amount=amount,
+                idempotency_key=idempotency_key)
 
     def statement(self, member_id: int, limit: int = 5) -> list[StatementLine]:
         return [
@@ -270,31 +256,6 @@ class DomainBorrowerServices:
         if member is not None:
             self._members[member.id] = member
         return member
-
-    def _borrower(self, member_id: int) -> Member:
-        member = self._keep(self.session.get(Member, member_id))
-        if member is None or not member.is_borrower:
-            raise ServiceRefused("account_inactive")
-        if member.status != MEMBER_ACTIVE:
-            raise ServiceRefused(
-                "not_verified" if member.status == "pending_verification" else "account_inactive")
-        open_loan = queries.current_loan(self.session, member_id, fundings=False)
-        if open_loan is not None and open_loan.status in OPEN_STATUSES:
-            raise ServiceRefused(
-                "application_pending" if open_loan.status == PENDING_REVIEW else "loan_active")
-        return member
-
-    def _open_exposure(self, member: Member) -> int:
-        total = self.session.scalar(
-            select(func.coalesce(func.sum(Loan.amount), 0))
-            .where(Loan.borrower_id == member.id, Loan.status.in_(OPEN_STATUSES)))
-        return int(total or 0)
-
-    def _product(self, code: str) -> Product:
-        product = self.session.scalar(select(Product).where(Product.code == code))
-        if product is None or not product.active:
-            raise ServiceRefused("product_unavailable")
-        return product
 
     def _repayable_loan(self, member_id: int) -> Loan:
         loan = queries.current_loan(self.session, member_id, fundings=False)

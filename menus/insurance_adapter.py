@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from insurance import claims, policies
 from insurance.errors import InsuranceError
-from insurance.models import ACTIVE, CREDIT_LIFE, REJECTED, Claim, Policy
+from insurance.models import CREDIT_LIFE, Claim
 from insurance.plans import HOSPITAL_CASH
 from lending.localtime import today
 from lending.models import Loan
@@ -50,14 +49,9 @@ class DomainInsuranceServices:
                 lines.append(PolicyLine(policy.id, policy.kind,
                                         policies.shown_status(self.session, policy),
                                         ends_on=policy.ends_on,
-                                        nights_left=self._nights_left(policy),
+                                        nights_left=claims.nights_left(self.session, policy),
                                         claimable=policy.in_force_on(day)))
         return lines
-
-    def _nights_left(self, policy: Policy) -> int:
-        used = sum(self.session.scalars(select(Claim.nights).where(
-            Claim.policy_id == policy.id, Claim.status != REJECTED)))
-        return max(0, policy.max_nights - used) if policy.status == ACTIVE else 0
 
     def plan(self) -> PlanView:
         plan = HOSPITAL_CASH
@@ -71,9 +65,7 @@ class DomainInsuranceServices:
     def file_claim(self, member_id: int, policy_id: int, cause: str, days_ago: int,
                    nights: int, idempotency_key: str) -> ClaimLine:
         with self._unit():
-            policy = self.session.get(Policy, policy_id)
-            if policy is None or policy.member_id != member_id:
-                raise InsuranceError("unknown_policy")
+            claims.member_policy(self.session, member_id, policy_id)
             claim = claims.file_claim(
                 self.session, policy_id=policy_id, cause=cause,
                 event_date=today() - timedelta(days=days_ago), nights=nights,
@@ -82,9 +74,7 @@ class DomainInsuranceServices:
         return line
 
     def claims(self, member_id: int, limit: int) -> list[ClaimLine]:
-        rows = self.session.scalars(select(Claim).where(Claim.member_id == member_id)
-                                    .order_by(Claim.id.desc()).limit(limit))
-        return [_claim_line(claim) for claim in rows]
+        return [_claim_line(claim) for claim in claims.claims_of(self.session, member_id, limit)]
 
     @contextmanager
     def _unit(self) -> Iterator[None]:
