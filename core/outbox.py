@@ -153,8 +153,7 @@ def dispatch(item_id: int) -> str:
     """Carry out one outbox item (an rq job). Safe to run twice: done items are skipped."""
     with runtime.current().db.transaction() as session:
         query = select(OutboxItem).where(OutboxItem.id == item_id)
-        if session.get_bind().dialect.name != "sqlite":
-            query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True)
         item = session.scalar(query)
         if item is None or item.status != PENDING:
             return "skipped"

@@ -111,8 +111,7 @@ def _check_filing(filed_by: str, channel: str, event_date: date) -> None:
 def _lock_policy(session: Session, policy_id: int) -> Policy:
     query = select(Policy).where(Policy.id == policy_id).execution_options(
         populate_existing=True)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
+    query = query.with_for_update()
     policy = session.scalar(query)
     if policy is None:
         raise InsuranceError("unknown_policy", f"no policy {policy_id}", field="policy_id")
@@ -179,8 +178,7 @@ def member_policy(session: Session, member_id: int, policy_id: int) -> Policy:
 def lock_claim(session: Session, claim_id: int) -> Claim:
     """The claim, row-locked for the rest of the transaction."""
     query = select(Claim).where(Claim.id == claim_id).execution_options(populate_existing=True)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update(of=Claim)
+    query = query.with_for_update(of=Claim)
     claim = session.scalar(query)
     if claim is None:
         raise InsuranceError("unknown_claim", f"no claim {claim_id}")

@@ -211,8 +211,7 @@ def _locked_settings(session: Session, lender_id: int | None) -> list[AutolendSe
     )
     if lender_id is not None:
         query = query.where(AutolendSettings.lender_id == lender_id)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update(of=AutolendSettings)
+    query = query.with_for_update(of=AutolendSettings)
     return list(session.scalars(query))
 
 

@@ -71,10 +71,9 @@ def transition(
 def lock_loan(session: Session, loan_id: int) -> Loan:
     """The loan, row-locked for the rest of the transaction; LendingError if unknown."""
     query = select(Loan).where(Loan.id == loan_id).execution_options(populate_existing=True)
-    if session.get_bind().dialect.name != "sqlite":
-        # OF loans: the eagerly joined borrower and product rows must stay unlocked,
-        # or every repayment of one product would queue behind the others
-        query = query.with_for_update(of=Loan)
+    # OF loans: the eagerly joined borrower and product rows must stay unlocked,
+    # or every repayment of one product would queue behind the others
+    query = query.with_for_update(of=Loan)
     loan = session.scalar(query)
     if loan is None:
         raise LendingError("unknown_loan", f"no loan {loan_id}")

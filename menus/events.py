@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.db import insert_once
 from menus.engine import UssdEngine, mask_path
 from menus.models import UssdEvent
 
@@ -55,16 +55,11 @@ def record_event(session: Session, engine: UssdEngine, event: SessionEnded) -> t
         screen = engine.rearm_resume(event.session_id, event.phone)
     else:
         screen = engine.forget_resume(event.session_id, event.phone)
-    row = UssdEvent(
+    row = insert_once(session, UssdEvent, dict(
         session_id=event.session_id, phone=event.phone, service_code=event.service_code,
         network_code=event.network_code, status=event.status, last_screen=screen[:60],
         input=typed, last_response=event.last_response, hops=event.hops,
         duration_ms=event.duration_ms, cost=event.cost, error_message=event.error_message,
         occurred_at=event.occurred_at, received_at=utcnow(),
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return screen, False  # a resent notification: already counted
-    return screen, True
+    ), "session_id")
+    return screen, row is not None  # None: a resent notification, already counted

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import outbox, runtime
 from core.clock import as_utc, utcnow
+from core.db import insert_once
 from core.money import Money
 from core.outbox import TransientError
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
@@ -77,18 +76,13 @@ class InboundForm:
 
 def store_inbound(session: Session, form: InboundForm) -> InboundSms | None:
     """Store an inbound SMS and schedule its processing; None for a duplicate `id`."""
-    if session.scalar(select(InboundSms.id).where(InboundSms.provider_id == form.provider_id)):
-        return None
-    sms = InboundSms(
+    sms = insert_once(session, InboundSms, dict(
         provider_id=form.provider_id, from_phone=form.from_phone, to_code=form.to_code,
         text=form.text, link_id=form.link_id, network_code=form.network_code,
         provider_date=form.provider_date, received_at=utcnow(),
-    )
-    try:
-        with session.begin_nested():
-            session.add(sms)
-    except IntegrityError:
-        return None  # the same id arrived twice at once; the other request stored it
+    ), "provider_id")
+    if sms is None:
+        return None  # the same id arrived before (or at once): the other request stored it
     outbox.add(session, INBOUND_KIND, f"sms-inbound:{sms.id}", {"inbound_id": sms.id},
                queue="sms")
     return sms

@@ -148,8 +148,7 @@ def _count_crash(inbox_id: int, exc: Exception) -> None:
 
 def _lock(session: Session, inbox_id: int) -> CallbackInbox | None:
     query = select(CallbackInbox).where(CallbackInbox.id == inbox_id)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
+    query = query.with_for_update()
     return session.scalar(query)
 
 
@@ -213,8 +212,7 @@ def _forget_pending(session: Session) -> None:
 
 def _intent_where(session: Session, *conditions: object) -> PaymentIntent | None:
     query = select(PaymentIntent).where(*conditions).limit(1)  # type: ignore[arg-type]
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
+    query = query.with_for_update()
     return session.scalar(query.execution_options(populate_existing=True))
 
 

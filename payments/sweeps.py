@@ -44,9 +44,8 @@ def query_overdue_intents(limit: int = BATCH) -> int:
                       .where(PaymentIntent.status == REQUESTED,
                              PaymentIntent.deadline_at <= utcnow())
                       .order_by(PaymentIntent.deadline_at).limit(limit))
-        if session.get_bind().dialect.name != "sqlite":
-            # Two sweeps at once split the work instead of queuing behind each other.
-            query = query.with_for_update(skip_locked=True)
+        # Two sweeps at once split the work instead of queuing behind each other.
+        query = query.with_for_update(skip_locked=True)
         ordered = 0
         for intent in session.scalars(query):
             ordered += schedule_status_query(session, intent)
