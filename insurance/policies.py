@@ -36,6 +36,7 @@ from insurance.plans import HospitalCashPlan
 from ledger import MOBILE_MONEY_FLOAT, credit, debit
 from lending.localtime import local_date, today
 from lending.models import MEMBER_ACTIVE, REPAYABLE_STATUSES, Loan, Member
+from messaging.outbound import queue_sms
 from payments import intents
 from payments.models import CANCELLED as INTENT_CANCELLED
 from payments.models import FAILED as INTENT_FAILED
@@ -141,8 +142,6 @@ def _prompt_failed(session: Session, policy: Policy) -> bool:
 
 def premium_not_paid(session: Session, intent: PaymentIntent) -> None:
     """The premium prompt was declined or failed: the cover never starts, and she is told."""
-    from messaging.outbound import queue_sms
-
     policy = session.scalar(select(Policy).where(Policy.intent_id == intent.id)
                             .with_for_update())
     if policy is not None and policy.status == PENDING_PAYMENT:
