@@ -87,8 +87,6 @@ def _member_for_update(session: Session, member_id: int) -> Member:
 
 
 def _lock_pin(session: Session, member: Member, now: datetime) -> None:
-    from lending import notifications
-
     member.pin_lock_level = min(member.pin_lock_level + 1, len(PIN_LOCKS) + 1)
     if member.pin_lock_level <= len(PIN_LOCKS):
         member.pin_locked_until = now + PIN_LOCKS[member.pin_lock_level - 1]
@@ -109,8 +107,6 @@ def needs_unlock(member: Member) -> bool:
 def unlock_pin(session: Session, member_id: int, actor: str) -> Member:
     """A field partner or operator, having met or called the member, lifts a PIN lock
     (the caller audits it); the count and the escalation start again."""
-    from lending import notifications
-
     member = _member_for_update(session, member_id)
     if not is_pin_locked(member):
         raise LendingError("pin_not_locked", f"member {member_id}'s PIN is not locked")
