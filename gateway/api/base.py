@@ -156,7 +156,9 @@ def _describe(rule: str, method: str, summary: str, roles: tuple[str, ...],
             {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS[converter]})
     # Every operation may refuse the input, the key or the role; one with a path parameter
     # answers 404 for an id or code that names nothing (or nothing this key may see).
-    for code in (400, 401, 403, *((404,) if path_names else ())):
+    # An id past what the path's converter takes matches no route: 404, or 405 where the
+    # same path has a route for another method.
+    for code in (400, 401, 403, *((404, 405) if path_names else ())):
         operation["responses"].setdefault(str(code), {"description": "error"})
     for code, response in operation["responses"].items():
         if int(code) >= 400:
@@ -164,14 +166,14 @@ def _describe(rule: str, method: str, summary: str, roles: tuple[str, ...],
                 "schema": {"$ref": "#/components/schemas/Error"}}})
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": dict(body)}}}
+            "application/json": {"schema": _no_nul(dict(body))}}}
     SPEC["paths"].setdefault(path, {})[method.lower()] = operation
 
 
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     # `int` is BigIntConverter: ASCII digits, 0 to 2**63-1 (anything else is a 404)
     "int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
-    "string": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+    "string": {"type": "string", "minLength": 1, "pattern": "^[^/\\x00]+$"},
 }
 
 ENFORCED_QUERY_LIMITS: dict[str, dict[str, Any]] = {
@@ -201,8 +203,27 @@ def _path_names(rule: str) -> list[tuple[str, str]]:
 
 def query(name: str, description: str, schema: Mapping[str, Any] | None = None,
           required: bool = False) -> dict[str, Any]:
+    described = dict(schema or {"type": "string"})
+    if described.get("type") == "string" and "enum" not in described:
+        described.setdefault("pattern", NO_NUL)  # a NUL anywhere in a request is a 400
     return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": dict(schema or {"type": "string"})}
+            "schema": described}
+
+
+NO_NUL = "^[^\\x00]*$"
+
+
+def _no_nul(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every free-text string stating it may hold no NUL (a 400 anywhere)."""
+    if schema.get("type") == "string" and not {"enum", "pattern", "format"} & set(schema):
+        schema = {**schema, "pattern": NO_NUL}
+    for key in ("properties",):
+        if isinstance(schema.get(key), dict):
+            schema = {**schema, key: {name: _no_nul(dict(sub)) if isinstance(sub, Mapping)
+                                      else sub for name, sub in schema[key].items()}}
+    if isinstance(schema.get("items"), Mapping):
+        schema = {**schema, "items": _no_nul(dict(schema["items"]))}
+    return schema
 
 
 @bp.get("/openapi.json")

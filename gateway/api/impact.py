@@ -54,7 +54,9 @@ SURVEY_BODY = {"type": "object", "required": ["code", "name", "dimensions", "que
                    "sample_rate": {"type": "string", "description": "0 to 1, e.g. \"0.5\""},
                    "milestones": {"type": "array", "items": {
                        "type": "string", "enum": ["disbursed", "mid_term", "repaid"]}},
-                   "dimensions": {"type": "array", "items": {"type": "string"}},
+                   "dimensions": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                  "items": {"type": "string",
+                                            "pattern": "^[a-z][a-z0-9_-]{0,31}$"}},
                    "questions": {"type": "array", "items": {"type": "object"}},
                    "activate": {"type": "boolean"}}}
 
@@ -119,8 +121,9 @@ def _survey(code: str) -> Survey:
                       query("by", "grouping", {"type": "string",
                                                "enum": list(reports.GROUPINGS)}),
                       query("min_n", f"smallest cell shown (at least {MIN_CELL})",
-                            {"type": "integer"})],
-          responses={200: "{survey, by, min_n, dimensions, groups: [{group, n, dimensions: "
+                            {"type": "integer", "minimum": MIN_CELL, "maximum": 1000})],
+          responses={404: "no survey with this code",
+                     200: "{survey, by, min_n, dimensions, groups: [{group, n, dimensions: "
                           "{dim: {baseline, followup, change: {n, mean, ci95}}}}], method}"})
 def impact_changes():
     """Paired change (latest follow-up - baseline) with 95% intervals; small cells hidden."""
@@ -152,16 +155,20 @@ def education_progress():
 
 EXPENSE_BODY = {"type": "object", "required": ["key", "category", "amount", "incurred_on"],
                 "properties": {
-                    "key": {"type": "string", "description": "idempotency key"},
+                    "key": {"type": "string", "minLength": 1, "maxLength": 100,
+                            "pattern": "^[^\\x00-\\x1f\\x7f]+$",
+                            "description": "idempotency key (printable)"},
                     "category": {"type": "string", "enum": list(expenses.CATEGORIES)},
-                    "amount": {"type": "integer", "description": "minor units, > 0"},
+                    "amount": {"type": "integer", "minimum": 1,
+                               "maximum": expenses.MAX_AMOUNT, "description": "minor units"},
                     "description": {"type": "string"},
                     "incurred_on": {"type": "string", "format": "date"}}}
 
 
 @endpoint("/expenses", "POST", summary="Book an operating expense in the ledger",
           roles=("operator",), body=EXPENSE_BODY,
-          responses={201: "the expense (the same key again answers the same expense)"})
+          responses={201: "the expense (the same key again answers the same expense)",
+                     409: "the key was used for a different expense"})
 def expenses_create():
     """Dr expense:operations:<category>, Cr equity:platform:funding; once per key."""
     data = json_body()

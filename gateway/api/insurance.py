@@ -43,12 +43,12 @@ CLAIM_BODY: dict[str, Any] = {
     "type": "object", "required": ["policy_id", "cause", "event_date", "idempotency_key"],
     "additionalProperties": False,
     "properties": {
-        "policy_id": {"type": "integer"},
+        "policy_id": {"type": "integer", "minimum": 1, "maximum": 2**62 - 1},
         "cause": {"type": "string", "enum": ALL_CAUSES,
                   "description": "credit_life: death or disability; hospital_cash: hospital"},
         "event_date": {"type": "string", "format": "date",
                        "description": "the death, disability, or the hospital admission"},
-        "nights": {"type": "integer", "minimum": 1,
+        "nights": {"type": "integer", "minimum": 1, "maximum": 2**62 - 1,
                    "description": "nights in hospital (hospital_cash only)"},
         "idempotency_key": {"type": "string", "maxLength": 100,
                             "description": "the same key again returns the same claim"},
@@ -246,8 +246,12 @@ def insurance_summary() -> Response:
 @endpoint("/insurance/capital", "POST", summary="Record capital the underwriter commits to the "
           "pool", roles=OPERATOR,
           body={"type": "object", "required": ["amount", "idempotency_key"],
-                "properties": {"amount": {"type": "integer", "description": "minor units"},
-                               "idempotency_key": {"type": "string", "maxLength": 100}}},
+                "additionalProperties": False,
+                "properties": {"amount": {"type": "integer", "minimum": 1,
+                                          "maximum": capital.MAX_CAPITAL,
+                                          "description": "minor units"},
+                               "idempotency_key": {"type": "string", "minLength": 1,
+                                                   "maxLength": 100}}},
           responses={201: "the pool summary after it", 400: "a field is missing or wrong",
                      409: "the key was used for another amount"})
 def insurance_capital() -> tuple[Response, int]:

@@ -119,7 +119,8 @@ def _signup_fields(body: dict[str, Any]) -> dict[str, Any]:
               "national_id": {"type": "string"}, "gender": {"enum": ["f", "m", "x"]},
               "region": {"type": "string"}, "language": {"enum": ["en", "sw"]},
               "pin": {"type": "string"}, "consent": {"type": "boolean"}}},
-          responses={201: "created", 200: "an existing member now lends", 409: "conflict"})
+          responses={201: "created", 200: "an existing member now lends", 409: "conflict",
+                     404: "no member with this member_id"})
 def lenders_create():
     """Register a lender (201), or with `member_id` let an existing member lend (200)."""
     body, session = json_body(), get_session()
@@ -140,8 +141,10 @@ def lenders_create():
           roles=LENDER_ROLES, parameters=[
               query("sector", "borrower's sector"), query("region", "borrower's region"),
               query("gender", "borrower's gender", {"enum": ["f", "m", "x"]}),
-              query("min_amount", "minor units", {"type": "integer"}),
-              query("max_amount", "minor units", {"type": "integer"}), *PAGE])
+              query("min_amount", "minor units",
+                    {"type": "integer", "minimum": 0, "maximum": 10**13}),
+              query("max_amount", "minor units",
+                    {"type": "integer", "minimum": 0, "maximum": 10**13}), *PAGE])
 def lenders_browse_fundraising():
     """A page of fundraising loans, filtered."""
     page = page_args(default_limit=20)

@@ -33,7 +33,8 @@ PRODUCT_SCHEMA: dict[str, Any] = {
         "currency": {"type": "string", "default": "KES"},
         "min_amount": {"type": "integer", "description": "minor units"},
         "max_amount": {"type": "integer", "description": "minor units"},
-        "terms": {"type": "array", "items": {"type": "integer"},
+        "terms": {"type": "array", "minItems": 1,
+                  "items": {"type": "integer", "minimum": 1, "maximum": 520},
                   "description": "allowed numbers of installments"},
         "frequency": {"type": "string", "enum": ["weekly", "fortnightly", "monthly"]},
         "interest_method": {"type": "string", "enum": ["flat", "declining"]},
@@ -106,8 +107,10 @@ def list_products() -> Response:
 
 @endpoint("/products/<code>/quote", "GET", summary="Quote a loan: schedule, fee, cost, APR",
           roles=ANY_ROLE,
-          parameters=[query("amount", "principal in minor units", {"type": "integer"}, True),
-                      query("term", "number of installments", {"type": "integer"}, True),
+          parameters=[query("amount", "principal in minor units",
+                            {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}, True),
+                      query("term", "number of installments",
+                            {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}, True),
                       query("start", "YYYY-MM-DD the schedule runs from (default: today)",
                             {"type": "string", "format": "date"})],
           responses={200: "installments, total_repayable, upfront_fee, net_disbursed, "

@@ -77,7 +77,8 @@ def outcome_response(outcome: Outcome) -> tuple[Response, int]:
 @endpoint("/reconciliation/breaks", "GET", summary="List reconciliation breaks", roles=ROLES,
           parameters=[query("status", "open (default), resolved or dismissed",
                             {"type": "string", "enum": list(BREAK_STATUSES)}),
-                      query("type", "only breaks of this type"),
+                      query("type", "only breaks of this type",
+                            {"type": "string", "enum": list(resolutions.KNOWN_TYPES)}),
                       query("limit", "page size (1-200)", {"type": "integer"}),
                       query("offset", "items to skip", {"type": "integer"})],
           responses={200: "{items, total, limit, offset, next_offset}"})
@@ -103,12 +104,14 @@ def breaks_show(break_id: int) -> Response:
     return jsonify(body)
 
 
+REASON = {"type": "string", "minLength": 3, "pattern": r"\S[\s\S]+\S",
+          "description": "why, at least three characters besides spaces"}
 RESOLVE_FIELDS = frozenset({"action", "reason", "loan_id", "loan_reference"})
 RESOLVE_BODY: dict[str, Any] = {
     "type": "object", "required": ["action", "reason"], "additionalProperties": False,
     "properties": {
         "action": {"type": "string", "enum": list(ACTIONS)},
-        "reason": {"type": "string", "minLength": 3},
+        "reason": REASON,
         "loan_id": {"type": "integer", "description": "for assign: the loan the money repays"},
         "loan_reference": {"type": "string", "minLength": 1, "maxLength": 40,
                            "description": "for assign: the loan's reference (instead of "
@@ -179,7 +182,7 @@ def actions_approve(action_id: int) -> tuple[Response, int]:
 @endpoint("/reconciliation/actions/<int:action_id>/reject", "POST",
           summary="Refuse a pending action, saying why", roles=ROLES,
           body={"type": "object", "required": ["reason"],
-                "properties": {"reason": {"type": "string"}}},
+                "properties": {"reason": REASON}},
           responses={200: "refused; the break stays open", 403: "not an approver's key",
                      404: "no such action",
                      409: "decided already, or the same person that asked"})

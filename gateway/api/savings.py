@@ -37,7 +37,8 @@ def savings_summary() -> Response:
 
 @endpoint("/savings/accounts", "GET", summary="Savings accounts with balances, newest first",
           roles=ROLES,
-          parameters=[query("member_id", "only this member's accounts", {"type": "integer"}),
+          parameters=[query("member_id", "only this member's accounts",
+                            {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}),
                       query("limit", "page size (1-200)", {"type": "integer"}),
                       query("offset", "items to skip", {"type": "integer"})],
           responses={200: "{items, total, limit, offset, next_offset}"})
@@ -87,7 +88,8 @@ CHAMA_BODY: dict[str, Any] = {
         "contribution": {"type": "integer", "description": "minor units, whole shillings"},
         "frequency": {"type": "string", "enum": ["weekly", "monthly"]},
         "start_date": {"type": "string", "format": "date"},
-        "member_ids": {"type": "array", "items": {"type": "integer"},
+        "member_ids": {"type": "array", "items": {"type": "integer"}, "minItems": 2,
+                       "maxItems": 30, "uniqueItems": True,
                        "description": "in payout order, 2 to 30 members"},
         "payouts_per_round": {"type": "integer", "default": 1},
     },
