@@ -48,6 +48,7 @@ class FakeMember:
     loan_reference: str | None = None
     outstanding: int = 0
     next_installment: int = 0
+    loan_status: str = "active"
 
 
 @dataclass
@@ -142,7 +143,7 @@ class FakeBorrowerServices:
             return BalanceView(credit_limit=member.credit_limit)
         return BalanceView(
             credit_limit=member.credit_limit, loan_reference=member.loan_reference,
-            loan_status="active", outstanding=member.outstanding,
+            loan_status=member.loan_status, outstanding=member.outstanding,
             next_due_date=date(2026, 3, 9), next_due_amount=member.next_installment,
         )
 

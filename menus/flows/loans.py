@@ -63,6 +63,7 @@ NO_LOAN = N_("You have no loan.")
 LOAN_LINE = N_("Loan {ref}: {status}")
 OUTSTANDING = N_("Outstanding: {amount}")
 NEXT_PAYMENT = N_("Next payment: {amount} on {date}")
+OVERDUE = N_("Overdue since {date}: {amount}")
 CREDIT_LIMIT = N_("Credit limit: {amount}")
 REPAY_TITLE = N_("Repay loan")
 DISCLOSURE = N_("Borrow {amount}. Pay {installment} x {n}, {every}.\nTotal to repay: {total}\n"
@@ -90,8 +91,10 @@ def balance_screen(ctx: Ctx) -> str:
         lines.append(ctx.t(LOAN_LINE, ref=b.loan_reference, status=status))
         lines.append(ctx.t(OUTSTANDING, amount=ctx.money(b.outstanding, b.currency)))
         if b.next_due_date is not None:
-            lines.append(ctx.t(NEXT_PAYMENT,
-                               amount=ctx.money(b.next_due_amount, b.currency),
+            # Late, the amount is every missed installment: a past "next payment" date reads
+            # as a mistake, so name it for what it is.
+            line = OVERDUE if b.loan_status == "in_arrears" else NEXT_PAYMENT
+            lines.append(ctx.t(line, amount=ctx.money(b.next_due_amount, b.currency),
                                date=ctx.day(b.next_due_date)))
     lines.append(ctx.t(CREDIT_LIMIT, amount=ctx.money(b.credit_limit, b.currency)))
     return "\n".join(lines)

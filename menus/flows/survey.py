@@ -56,7 +56,7 @@ def offer_if_due(ctx: Ctx) -> Goto | None:
     offer = services.survey_on_dial(ctx.member_id)
     if offer is None:
         return None
-    ctx.data.update(survey_inv=offer.invitation_id, survey_n=offer.questions)
+    ctx.data.update(survey_inv=offer.invitation_id, survey_n=offer.questions, survey_on_dial=True)
     return Goto("survey.offer")
 
 
@@ -112,14 +112,19 @@ def save(ctx: Ctx) -> Finish:
     return Finish(ctx.t(THANKS))
 
 
-def later(ctx: Ctx) -> Finish:
+def later(ctx: Ctx) -> Goto | Finish:
     port(ctx).postpone_survey(ctx.member_id, int(ctx.data["survey_inv"]))
-    return Finish(ctx.t(LATER))
+    return _on_to_what_she_dialled_for(ctx) or Finish(ctx.t(LATER))
 
 
-def never(ctx: Ctx) -> Finish:
+def never(ctx: Ctx) -> Goto | Finish:
     port(ctx).opt_out_of_surveys(ctx.member_id)
-    return Finish(ctx.t(OPTED_OUT_NOW))
+    return _on_to_what_she_dialled_for(ctx) or Finish(ctx.t(OPTED_OUT_NOW))
+
+
+def _on_to_what_she_dialled_for(ctx: Ctx) -> Goto | None:
+    """Offered as she dialled, a "no" goes on to her menu: ending there would cost her a dial."""
+    return Goto("home") if ctx.data.get("survey_on_dial") else None
 
 
 def opt_in(ctx: Ctx) -> Finish:

@@ -74,11 +74,12 @@ def test_the_swahili_survey_reads_in_swahili(world, phone, session) -> None:
     handset.expect("Mauzo?", "1 Low sw")
 
 
-def test_not_now_leaves_it_under_more_services(phone, invited, session) -> None:
+def test_not_now_goes_on_to_her_menu_and_leaves_it_under_more_services(
+        phone, invited, session) -> None:
     amina, _ = invited
     handset = phone(amina)
     handset.dial("2")
-    handset.expect("You can answer later", end=True)
+    handset.expect("welcome to Mkopo", "1 My balance", end=False)
     handset.dial()
     handset.expect("welcome to Mkopo")
     handset.reply("9")
@@ -93,13 +94,22 @@ def test_never_ask_me_opts_her_out_and_she_can_come_back(phone, invited, session
     amina, _ = invited
     handset = phone(amina)
     handset.dial("3")
-    handset.expect("We will not ask you again", end=True)
+    handset.expect("welcome to Mkopo", "9 More", end=False)
     assert session.get(SurveyOptOut, amina.id) is not None
     handset.dial("9", PIN, "4")
     handset.expect("You asked not to take surveys", "1 Take part again")
     handset.reply("1")
     handset.expect("We may ask you to take part later", end=True)
     assert session.scalar(select(SurveyOptOut).where(SurveyOptOut.member_id == amina.id)) is None
+
+
+def test_not_now_from_more_services_ends_with_where_to_find_it(phone, invited) -> None:
+    amina, _ = invited
+    handset = phone(amina)
+    handset.dial("2", "9", PIN, "4")
+    handset.expect("up to 2 short questions")
+    handset.reply("2")
+    handset.expect("You can answer later", end=True)
 
 
 def test_without_an_invitation_the_survey_entry_says_so(world, phone, session) -> None:

@@ -12,7 +12,8 @@ PIN = "1357"
 WORDS = {
     "en": {
         "home": "1 My balance", "pin": "Enter your PIN", "outstanding": "Outstanding: KES 5,400",
-        "due": "Next payment: KES 1,350 on 09/03/2026", "limit": "Credit limit: KES 10,000",
+        "due": "Next payment: KES 1,350 on 09/03/2026",
+        "overdue": "Overdue since 09/03/2026: KES 1,350", "limit": "Credit limit: KES 10,000",
         "products": "1 Biashara KES 1,000-10,000", "amount": "Enter amount from KES 1,000",
         "terms": "1 4 weekly payments", "purpose": "What is the loan for?",
         "disclosure": "Total to repay: KES 5,400", "cost": "Cost of credit: KES 400",
@@ -30,6 +31,7 @@ WORDS = {
     "sw": {
         "home": "1 Salio langu", "pin": "Weka PIN yako", "outstanding": "Deni: KES 5,400",
         "due": "Malipo yajayo: KES 1,350 tarehe 09/03/2026",
+        "overdue": "Imechelewa tangu 09/03/2026: KES 1,350",
         "limit": "Kikomo cha mkopo: KES 10,000",
         "products": "1 Biashara KES 1,000-10,000", "amount": "Weka kiasi kati ya KES 1,000",
         "terms": "1 Malipo 4 ya kila wiki", "purpose": "Mkopo ni wa nini?",
@@ -151,6 +153,14 @@ def test_my_balance_needs_the_pin_then_shows_loan_limit_and_due(ussd, borrower, 
     ussd.expect(w["pin"])
     ussd.reply(PIN)
     ussd.expect("MK00001", w["outstanding"], w["due"], w["limit"], w["back"], end=False)
+
+
+def test_a_late_borrower_sees_what_is_overdue_and_since_when(ussd, borrower, w) -> None:
+    borrower.loan_status = "in_arrears"
+    ussd.dial("1")
+    ussd.reply(PIN)
+    ussd.expect(w["overdue"], w["outstanding"], end=False)
+    assert w["due"] not in ussd.screen
 
 
 def test_apply_discloses_cost_then_signs_with_pin(ussd, services, borrower, w) -> None:
