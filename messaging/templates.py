@@ -167,6 +167,15 @@ TEMPLATES: dict[str, Template] = {
         _t("savings_deposit_receipt",
            "Akiba: we received {amount} into {account}. Your balance there is now {balance}. "
            "Thank you for saving!", account=NAME, amount=MONEY, balance=MONEY),
+        _t("savings_withdrawal_paid",
+           "Akiba: {amount} from {account} was sent to your M-Pesa. Your balance there is "
+           "now {balance}.", account=NAME, amount=MONEY, balance=MONEY),
+        _t("savings_withdrawal_failed",
+           "Akiba: we could not send {amount} to your M-Pesa. It is back in {account}; your "
+           "balance there is {balance}.", account=NAME, amount=MONEY, balance=MONEY),
+        _t("chama_payout_paid",
+           "{chama}: your payout of {amount} for round {round} was sent to your M-Pesa.",
+           chama=NAME, amount=MONEY, round=COUNT),
         _t("savings_balance_reply",
            "{first_name}, your Akiba savings: {total} in all, {goals} goals. Dial {ussd_code} "
            "to save, withdraw or see your chama.", first_name=NAME, total=MONEY, goals=COUNT),

@@ -261,6 +261,7 @@ def _payout_paid(session: Session, intent: PaymentIntent, key: str, at: datetime
                     currency=intent.currency, member_id=transfer.member_id, occurred_at=at,
                     description="Savings withdrawal paid to M-Pesa",
                     meta={**meta, "account_id": transfer.account_id})
+        _tell_withdrawal(session, transfer, "savings_withdrawal_paid")
         return
     assert transfer.chama_id is not None
     ledger.post(session, f"chama-payout:{intent.id}", "chama_payout",
@@ -272,6 +273,7 @@ def _payout_paid(session: Session, intent: PaymentIntent, key: str, at: datetime
     payout = _payout_row(session, intent.id)
     if payout is not None:
         payout.status, payout.paid_at = PAYOUT_PAID, at
+    _tell_chama_payout(session, transfer)
 
 
 def _payout_undone(session: Session, intent: PaymentIntent, reason: str) -> None:
@@ -283,6 +285,7 @@ def _payout_undone(session: Session, intent: PaymentIntent, reason: str) -> None
                      credit(savings_account(transfer.account_id), intent.amount)],
                     currency=intent.currency, member_id=transfer.member_id,
                     description="Savings withdrawal not paid; back to savings", meta=meta)
+        _tell_withdrawal(session, transfer, "savings_withdrawal_failed")
         return
     assert transfer.chama_id is not None
     ledger.post(session, f"chama-release:{intent.id}", "chama_payout_release",
@@ -293,6 +296,31 @@ def _payout_undone(session: Session, intent: PaymentIntent, reason: str) -> None
     payout = _payout_row(session, intent.id)
     if payout is not None:
         payout.status = PAYOUT_FAILED
+
+
+def _tell_withdrawal(session: Session, transfer: SavingsTransfer, template: str) -> None:
+    """SMS the saver what became of her withdrawal, with the balance it left her."""
+    member = session.get(Member, transfer.member_id)
+    account = session.get(SavingsAccount, transfer.account_id)
+    if member is None or account is None:
+        return
+    balance = ledger.balance(session, savings_account(account.id))
+    queue_sms(session, member.phone, template, member.language,
+              {"amount": Money(transfer.amount, account.currency), "account": account.name,
+               "balance": Money(balance, account.currency)},
+              f"{template}:{transfer.intent_id}")
+
+
+def _tell_chama_payout(session: Session, transfer: SavingsTransfer) -> None:
+    """SMS the round's recipient that her share of the pot reached her M-Pesa."""
+    member = session.get(Member, transfer.member_id)
+    chama = session.get(Chama, transfer.chama_id)
+    if member is None or chama is None:
+        return
+    queue_sms(session, member.phone, "chama_payout_paid", member.language,
+              {"chama": chama.name, "amount": Money(transfer.amount, chama.currency),
+               "round": transfer.round},
+              f"chama_payout_paid:{transfer.intent_id}")
 
 
 def _payout_row(session: Session, intent_id: int) -> ChamaPayout | None:

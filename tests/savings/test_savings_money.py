@@ -26,6 +26,11 @@ from savings.models import PAID, ChamaPayout
 KES = 100
 
 
+def sms_bodies(session, phone: str, template: str) -> list[str]:
+    return list(session.scalars(select(SmsMessage.body).where(
+        SmsMessage.template == template, SmsMessage.to_phone == phone)))
+
+
 def entries_of_kind(session, kind: str) -> int:
     return int(session.scalar(select(func.count(JournalEntry.id))
                               .where(JournalEntry.kind == kind)) or 0)
@@ -115,6 +120,8 @@ def test_a_withdrawal_pays_the_registered_phone_by_b2c(savers) -> None:
                                                               "savings_payout")
     assert savers.balance(savers.akiba(saver)) == 600 * KES
     assert ledger.balance(savers.session, savings_withdrawing(savers.akiba(saver).id)) == 0
+    assert sms_bodies(savers.session, saver.phone, "savings_withdrawal_paid") == [
+        "Akiba: KES 400 from Akiba was sent to your M-Pesa. Your balance there is now KES 600."]
     savers.assert_sound()
 
 
@@ -162,6 +169,10 @@ def test_a_failed_payout_puts_the_money_back_and_opens_a_break(savers) -> None:
     assert savers.balance(savers.akiba(saver)) == 1_000 * KES
     assert savers.session.scalar(select(ReconciliationBreak).where(
         ReconciliationBreak.intent_id == intent.id)).type == "payout_failed"
+    assert sms_bodies(savers.session, saver.phone, "savings_withdrawal_failed") == [
+        "Akiba: we could not send KES 500 to your M-Pesa. It is back in Akiba; your balance "
+        "there is KES 1,000."]
+    assert sms_bodies(savers.session, saver.phone, "savings_withdrawal_paid") == []
     savers.assert_sound()
 
 
@@ -241,6 +252,8 @@ def test_a_chama_pays_each_round_pot_to_the_next_member_in_turn(savers, clock) -
     assert ledger.balance(savers.session, chama_pool(chama.id)) == 0
     assert ledger.balance(savers.session, chama_paying(chama.id)) == 0
     assert chamas.summary(savers.session, chama).next_recipients == ["Baraka"]
+    assert sms_bodies(savers.session, people[0].phone, "chama_payout_paid") == [
+        "Tumaini: your payout of KES 1,500 for round 1 was sent to your M-Pesa."]
     # A contribution paid now counts for round 2, never for the round already paid out.
     contribute(savers, people[2], chama)
     assert chamas.pot(savers.session, chama.id, 2) == 500 * KES
