@@ -192,7 +192,12 @@ def start_loan_payout(session: Session, loan_id: int) -> PaymentIntent | None:
     try:
         order = start_disbursement(session, loan_id, actor="payments")
     except LendingError as exc:
-        logger.warning("loan %s not paid out: %s", loan_id, exc.code)
+        loan = session.get(Loan, loan_id)
+        if loan is not None and loan.disbursed_at is not None:
+            # The outbox delivers at least once: a repeat for a loan paid out is no news.
+            logger.info("loan %s already paid out", loan_id)
+        else:
+            logger.warning("loan %s not paid out: %s", loan_id, exc.code)
         return None
     loan = session.get(Loan, loan_id)
     return intents.request_loan_payout(

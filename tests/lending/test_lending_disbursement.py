@@ -1,5 +1,6 @@
 """Disbursement: paid out at most once, the schedule starts on the local payout date."""
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +10,7 @@ import ledger
 from ledger import FEE_INCOME, MOBILE_MONEY_FLOAT, JournalEntry, loan_principal
 from lending.disbursement import complete_disbursement, fail_disbursement, start_disbursement
 from lending.errors import LendingError
+from lending.settlement import start_loan_payout
 
 
 def test_a_funded_loan_is_ordered_out_once(lending) -> None:
@@ -74,3 +76,21 @@ def test_only_a_disbursing_loan_can_complete(lending, clock) -> None:
     with pytest.raises(LendingError, match="not_disbursing"):
         fail_disbursement(lending.session, raising.id, reason="x")
     assert raising.status == "fundraising"
+
+
+
+def test_a_repeated_payout_order_for_a_paid_out_loan_is_no_warning(lending, caplog) -> None:
+    loan = lending.active()
+    with caplog.at_level(logging.INFO, logger="lending.settlement"):
+        assert start_loan_payout(lending.session, loan.id) is None
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, f"loan {loan.id} already paid out")]
+
+
+def test_a_payout_order_the_loan_cannot_take_is_a_warning(lending, caplog) -> None:
+    loan = lending.funded()
+    start_disbursement(lending.session, loan.id, actor="payments")  # disbursing, not paid out
+    with caplog.at_level(logging.INFO, logger="lending.settlement"):
+        assert start_loan_payout(lending.session, loan.id) is None
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, f"loan {loan.id} not paid out: not_funded")]
