@@ -227,13 +227,15 @@ def line(title: str, labels: Sequence[str], series: Mapping[str, Sequence[Number
 STACK_LEFT = 170
 STACK_TOTAL = 44
 """Room on the right of the longest bar for its total."""
+STACK_MIN_ROWS = 3
 
 
 def stacked(title: str, rows: Mapping[str, Mapping[str, int]], parts: Sequence[str]) -> Markup:
     """Horizontal bars, one per row, split into `parts` (e.g. breaks by type and age)."""
     totals = {name: sum(values.values()) for name, values in rows.items()}
     top = float(nice_ticks(0, max([*totals.values(), 4]))[-1])
-    height = max(HEIGHT, TOP + BOTTOM + 24 * len(rows))
+    # As tall as its rows: one break type must not sit on top of an empty picture.
+    height = TOP + BOTTOM + 24 * max(len(rows), STACK_MIN_ROWS)
     plot_w = WIDTH - STACK_LEFT - RIGHT - STACK_TOTAL
     longest = int((STACK_LEFT - 8) / (LABEL_FONT * CHAR_EM))
     body = []
@@ -253,7 +255,7 @@ def stacked(title: str, rows: Mapping[str, Mapping[str, int]], parts: Sequence[s
         body.append(f'<text x="{x + 4:.1f}" y="{y + 13}" font-size="{LABEL_FONT}">'
                     f"{totals[name]}</text>")
     if not rows:
-        body.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" '
+        body.append(f'<text x="{WIDTH / 2}" y="{height / 2}" text-anchor="middle" '
                     f'font-size="13">No open breaks</text>')
     return _frame(title, body, [(part, PALETTE[p % len(PALETTE)])
                                 for p, part in enumerate(parts)], height)

@@ -116,7 +116,8 @@ def dashboard() -> str:
     current = trend[-1][1]
     flows = queries.disbursed_and_repaid(session, day) if not is_partner_operator() else []
     breaks = ({} if is_partner_operator()
-              else resolutions.open_breaks_by_type_and_age(session))
+              else {kind.replace("_", " "): ages for kind, ages
+                    in resolutions.open_breaks_by_type_and_age(session).items()})
     return render_template(
         "ops/dashboard.html", figures=current,
         outstanding_chart=charts.bars("Outstanding principal", labels,

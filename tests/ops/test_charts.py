@@ -144,3 +144,13 @@ def test_stacked_totals_and_names_stay_inside_the_picture() -> None:
                 and t.find(f"{SVG}title") is not None)
     assert charts.text_width("".join(name.itertext())[len(
         name.find(f"{SVG}title").text):], 11) <= charts.STACK_LEFT - 6
+
+
+def test_stacked_bars_are_as_tall_as_their_rows() -> None:
+    def height(rows: int) -> float:
+        svg = parse(charts.stacked("Breaks", {f"type {i}": {"new": 1} for i in range(rows)},
+                                   ["new", "old"]))
+        return float((svg.get("viewBox") or "").split()[3])
+
+    assert height(1) == height(3) < charts.HEIGHT
+    assert height(8) - height(7) == 24
