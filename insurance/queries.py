@@ -87,3 +87,13 @@ def claim_json(claim: Claim) -> dict[str, Any]:
         "paid_at": claim.paid_at.isoformat() if claim.paid_at else None,
         "created_at": claim.created_at.isoformat(),
     }
+
+
+def member_names(session: Session, member_ids: set[int]) -> dict[int, str]:
+    """Each member's full name, for pages that list policies and claims by member."""
+    if not member_ids:
+        return {}
+    rows = session.execute(select(Member.id, Member.first_name, Member.last_name)
+                           .where(Member.id.in_(member_ids)))
+    return {row.id: " ".join(part for part in (row.first_name, row.last_name) if part)
+            for row in rows}

@@ -20,7 +20,13 @@ from insurance import claims
 from insurance.errors import InsuranceError
 from insurance.models import CAUSES, Claim
 from insurance.policies import shown_status
-from insurance.queries import list_claims, list_policies, loan_reference, visible_policy
+from insurance.queries import (
+    list_claims,
+    list_policies,
+    loan_reference,
+    member_names,
+    visible_policy,
+)
 from insurance.reports import pool_summary
 from payments.intents import PaymentError
 
@@ -50,10 +56,12 @@ def insurance() -> str:
                                     offset=offset)
     references = {p.id: loan_reference(session, p) for p in policies}
     statuses = {p.id: shown_status(session, p) for p in policies}
+    names = member_names(session, {row.member_id for row in (*waiting, *recent, *policies)})
     return render_template(
         "ops/insurance.html", summary=None if is_partner_operator() else pool_summary(session),
         waiting=waiting, waiting_total=waiting_total, recent=recent, policies=policies,
-        references=references, statuses=statuses, total=total, offset=offset, page_size=PAGE_SIZE,
+        references=references, statuses=statuses, names=names, total=total, offset=offset,
+        page_size=PAGE_SIZE,
         causes=ALL_CAUSES, me=console_actor().key)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from gateway.auth import create_operator
 from insurance import claims
 from insurance.models import Claim
+from lending.models import Member
 
 PASSWORD = "correct horse battery 9"
 DAY = "2026-03-02"
@@ -39,6 +40,9 @@ def test_the_page_shows_the_loss_ratio_and_the_claims_waiting(app, insured, sess
     assert "Premiums earned" in page and "KES 150" in page
     assert f"C{claim.id}" in page and "Approve and pay" in page
     assert "Loss ratio" in page and '<strong id="loss-ratio">0.0%</strong>' in page
+    member = session.get(Member, policy.member_id)
+    name = " ".join(p for p in (member.first_name, member.last_name) if p)
+    assert page.count(f"<td>{name}</td>") == 2  # the claim waiting and the policy, by name
 
     done = approver.post(f"/ops/insurance/claims/{claim.id}/approve", data={})
     assert done.status_code == 302
