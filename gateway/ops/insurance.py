@@ -56,7 +56,8 @@ def insurance() -> str:
                                     offset=offset)
     references = {p.id: loan_reference(session, p) for p in policies}
     statuses = {p.id: shown_status(session, p) for p in policies}
-    names = member_names(session, {row.member_id for row in (*waiting, *recent, *policies)})
+    names = member_names(session, {c.member_id for c in (*waiting, *recent)}
+                         | {p.member_id for p in policies})
     return render_template(
         "ops/insurance.html", summary=None if is_partner_operator() else pool_summary(session),
         waiting=waiting, waiting_total=waiting_total, recent=recent, policies=policies,
