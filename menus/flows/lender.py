@@ -36,6 +36,7 @@ SHARES_ASK = N_("How many shares of {low}? From 1 to {n}.")
 SHARES_RANGE = N_("Enter a number from 1 to {n}.")
 NOT_ENOUGH = N_("Your wallet has {amount}. Top up or choose fewer shares.")
 LEND_CONFIRM = N_("Lend {amount} ({n} shares) to {name}?")
+LEND_CONFIRM_ONE = N_("Lend {amount} (1 share) to {name}?")
 LENT = N_("Thank you! You lent {amount} to {name}. Wallet now: {total}.")
 PORTFOLIO_LINES = (
     ("active", N_("Active loans: {n}")), ("in_arrears", N_("In arrears: {n}")),
@@ -205,6 +206,11 @@ def parse_shares(ctx: Ctx, answer: str) -> int:
     return shares
 
 
+def confirm_title(ctx: Ctx) -> str:
+    one = int(ctx.data["shares"]) == 1
+    return ctx.t(LEND_CONFIRM_ONE if one else LEND_CONFIRM, **confirm_params(ctx))
+
+
 def confirm_params(ctx: Ctx) -> dict[str, object]:
     return {"amount": ctx.money(int(ctx.data["lend_amount"])), "n": ctx.data["shares"],
             "name": ctx.data["name"]}
@@ -309,7 +315,7 @@ NODES = (
         Choice(LEND, "lend.shares"), Choice(BACK_TO_LIST, "lend.list"))),
     Ask("lend.shares", SHARES_ASK, "shares", parse_shares, "lend.confirm",
         params=shares_prompt, private=True),
-    Menu("lend.confirm", LEND_CONFIRM, params=confirm_params, private=True, choices=(
+    Menu("lend.confirm", confirm_title, private=True, choices=(
         Choice(N_("Confirm"), "lend.sign"), Choice(N_("Cancel"), "lend.menu"))),
     Pin("lend.sign", goto="lend.fund", always=True, private=True),
     Do("lend.fund", lend, private=True),

@@ -22,7 +22,8 @@ SCREENS = {
            "deposit_sent": "Check your phone", "list": "Loans raising money",
            "more": "More loans", "shares": "How many shares of KES 100?",
            "range": "Enter a number from 1 to 3.", "poor": "Your wallet has KES 500.",
-           "confirm": "Lend KES 200 (2 shares) to Neema?", "lent": "Thank you! You lent KES 200",
+           "confirm": "Lend KES 200 (2 shares) to Neema?",
+           "confirm_one": "Lend KES 100 (1 share) to Neema?", "lent": "Thank you! You lent KES 200",
            "pin": "Enter your PIN", "portfolio": "Raising: 1", "received": "Repayments received",
            "withdraw_ask": "Up to KES 500.", "withdraw_sent": "is on its way to your M-Pesa",
            "nothing": "There is nothing you can withdraw now.",
@@ -33,6 +34,7 @@ SCREENS = {
            "list": "Mikopo inayotafuta pesa", "more": "Mikopo zaidi",
            "shares": "Hisa ngapi za KES 100?", "range": "Weka namba kuanzia 1 hadi 3.",
            "poor": "Pochi yako ina KES 500.", "confirm": "Mkopeshe Neema KES 200 (hisa 2)?",
+           "confirm_one": "Mkopeshe Neema KES 100 (hisa 1)?",
            "lent": "Asante! Umemkopesha Neema KES 200", "pin": "PIN",
            "portfolio": "Inatafuta pesa: 1", "received": "Marejesho uliyopokea",
            "withdraw_ask": "Hadi KES 500.", "withdraw_sent": "zinatumwa kwa M-Pesa yako",
@@ -114,6 +116,10 @@ def test_browse_story_and_lend_shares_with_the_pin(world, session, handset, lend
     phone.expect(SCREENS[lang]["shares"], end=False)
     phone.reply("9")
     phone.expect(SCREENS[lang]["range"], end=False)
+    phone.reply("1")
+    phone.expect(SCREENS[lang]["confirm_one"], end=False)  # one share, in the singular
+    phone.reply("0")
+    phone.expect(SCREENS[lang]["shares"], end=False)
     phone.reply("2")
     phone.expect(SCREENS[lang]["confirm"], end=False)
     phone.reply("1")
