@@ -139,8 +139,9 @@ TEMPLATES: dict[str, Template] = {
            "{first_name}, you have no active loan. Your credit limit is {credit_limit}. "
            "Dial {ussd_code} to apply.", first_name=NAME, credit_limit=MONEY),
         _t("help_reply",
-           "Mkopo: send BAL for your balance, REPAY 500 to pay 500, STOP to stop messages, "
-           "START to resume. Dial {ussd_code}. Help: {support_phone}", audience=ANYONE),
+           "Mkopo: send BAL for your balance, REPAY 500 to pay 500, SAVE for savings, STOP "
+           "to stop messages, START to resume. Dial {ussd_code}. Help: {support_phone}",
+           audience=ANYONE),
         _t("unknown_command",
            "Sorry, we did not understand that. Send BAL, REPAY 500, STOP or HELP, "
            "or dial {ussd_code}.", audience=ANYONE),

@@ -131,3 +131,13 @@ def test_the_fast_segment_count_agrees_with_the_gsm7_module(body: str) -> None:
 @pytest.mark.parametrize("body", ["a" * 160, "a" * 161, "{" * 80, "{" * 81, "`", "é" * 161])
 def test_the_fast_segment_count_agrees_at_the_edges(body: str) -> None:
     assert segments(body) == sms_segments(body)
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", ("BAL", "REPAY", "SAVE", "STOP", "START")),
+    ("sw", ("SALIO", "LIPA", "AKIBA", "ACHA", "ANZA")),
+])
+def test_the_help_reply_names_every_command_in_one_sms(language, words) -> None:
+    body = render("help_reply", language, **HOUSE)
+    assert all(word in body for word in words), body
+    assert segments(body) == 1
