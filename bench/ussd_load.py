@@ -72,6 +72,7 @@ THINK = (2.0, 5.0)  # seconds a person takes to read a screen and type
 REDIAL = (0.5, 1.5)  # seconds before the next session of the same (realistic) caller
 # fixed, so --reuse-db finds PINs that still match
 BENCH_PEPPER = "mkopo-ussd-bench-pepper-of-32-bytes-at-least"
+BENCH_PIN_KEY = "mkopo-ussd-bench-pin-key-of-32-bytes-at-least"
 REGISTRATIONS = itertools.count()  # new phones and ID numbers, never reused in a bench
 
 
@@ -130,7 +131,7 @@ def server_env(database_url: str, redis_url: str, instance: Path) -> dict[str, s
     return {
         "MKOPO_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
         "SECRET_KEY": secrets.token_urlsafe(32), "CALLBACK_TOKEN": secrets.token_urlsafe(24),
-        "PIN_PEPPER": BENCH_PEPPER, "MKOPO_INSTANCE_PATH": str(instance),
+        "PIN_PEPPER": BENCH_PEPPER, "PIN_KEY": BENCH_PIN_KEY, "MKOPO_INSTANCE_PATH": str(instance),
         "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT),
         # Production refuses the simulators. No worker runs during the bench, so nothing is
         # ever sent with these placeholder credentials.
