@@ -66,6 +66,21 @@ def current_loan(session: Session, member_id: int, *, fundings: bool = True) -> 
     return ranked[0] if ranked else None
 
 
+def current_loan_reference(session: Session, member_id: int) -> str | None:
+    """The reference of `current_loan`'s loan (the account to pay to), in one small query."""
+    rows = session.execute(
+        select(Loan.reference, Loan.status)
+        .where(Loan.borrower_id == member_id, Loan.status.in_(OPEN_STATUSES))
+        .order_by(Loan.created_at.desc(), Loan.id.desc())
+    ).all()
+    ranked = sorted(rows, key=lambda row: _PRIORITY.index(row.status))
+    return ranked[0].reference if ranked else None
+
+
+def member_phone(session: Session, member_id: int) -> str | None:
+    return session.scalar(select(Member.phone).where(Member.id == member_id))
+
+
 def latest_loan(session: Session, member_id: int, *, fundings: bool = True) -> Loan | None:
     """The member's most recent loan in any state."""
     return session.scalar(_loans(

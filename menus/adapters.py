@@ -159,12 +159,9 @@ class DomainBorrowerServices:
         settings = runtime.current().settings
         account = ""
         if member_id is not None:
-            loan = queries.current_loan(self.session, member_id, fundings=False)
-            if loan is not None:
-                account = loan.reference
-            else:
-                member = self.session.get(Member, member_id)
-                account = member.phone if member else ""
+            # the loan's reference alone: its schedule (a second query) is not shown here
+            account = (queries.current_loan_reference(self.session, member_id)
+                       or queries.member_phone(self.session, member_id) or "")
         return HelpView(settings.paybill_number, account, settings.support_phone)
 
     # --- loans -----------------------------------------------------------------------

@@ -80,6 +80,19 @@ def test_repaying_queues_an_mpesa_prompt_through_the_outbox(
     assert stk == 1
 
 
+def test_help_names_the_loan_to_pay_into_or_else_her_phone(
+    ussd, session, product, verify,
+) -> None:
+    borrower = register_member(session, phone=ussd.phone, first_name="Amina",
+                               national_id="12345678", pin=PIN, language="en", consent=True)
+    verify(borrower.id)
+    ussd.dial("6")
+    ussd.expect(f"account {ussd.phone}.")
+    loan = active_loan(session, borrower.id)
+    ussd.dial("6")
+    ussd.expect(f"account {loan.reference}.")
+
+
 def active_loan(session, borrower_id: int) -> Loan:
     """Apply, approve, fund from a lender's wallet and pay out: a loan ready to repay."""
     from lending.applications import apply_for_loan

@@ -10,6 +10,7 @@ from lending.protection import write_off_loan
 from lending.queries import (
     balance_summary,
     current_loan,
+    current_loan_reference,
     installments_due_on,
     loan_by_reference,
     statement_lines,
@@ -96,9 +97,20 @@ def test_lookups(lending, book) -> None:
     assert loan_by_reference(lending.session, "MKZZZZZ") is None
     assert current_loan(lending.session, loan.borrower_id) is loan
     assert current_loan(lending.session, loans["repaid"].borrower_id) is None
+    assert current_loan_reference(lending.session, loan.borrower_id) == loan.reference
+    assert current_loan_reference(lending.session, loans["repaid"].borrower_id) is None
     newcomer = lending.member()
     assert balance_summary(lending.session, newcomer.id).status == "none"
     due = installments_due_on(lending.session, [date(2026, 3, 23)])
     assert sorted(d.loan_reference for d in due) == sorted(
         [loans["part"].reference, loans["unpaid"].reference])
     assert {d.amount_due for d in due} == {26_000}
+
+
+def test_the_reference_help_shows_is_that_of_the_loan_that_matters_most(lending) -> None:
+    product = lending.product(max_active_loans=2)
+    borrower = lending.member(limit=1_000_000)
+    running = lending.active(product=product, borrower=borrower)
+    lending.application(product=product, borrower=borrower)  # newer, still in review
+    assert current_loan(lending.session, borrower.id) is running
+    assert current_loan_reference(lending.session, borrower.id) == running.reference
