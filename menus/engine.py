@@ -1,9 +1,11 @@
 """The USSD engine: one request in, one screen out; session state lives in Redis.
 
-Each request costs two Redis round-trips: one pipeline reads the cached reply
-for this exact (session, text), the session state and the phone's resume
-snapshot, and takes a short per-session lock; one pipeline writes everything
-back. Any web process can therefore serve any step.
+Each request costs two Redis round-trips, each one small Lua script (one
+command to send and one reply to parse, where a pipeline of four or six costs
+redis-py twice the CPU): the first reads the cached reply for this exact
+(session, text), the session state and the phone's resume snapshot, and takes a
+short per-session lock unless the reply is cached; the second writes everything
+back and releases the lock, atomically. Any web process can therefore serve any step.
 """
 
 from __future__ import annotations
@@ -141,19 +143,48 @@ def mask_path(text: str, positions: list[int] | None) -> str:
     return "*".join(PIN_MASK if i in hidden else p for i, p in enumerate(parts))
 
 
+# KEYS: reply, state, resume, lock; ARGV: lock ms. A cached reply means a retry: it is
+# answered from the cache, so the lock is not taken (nor released by another call).
+READ_STEP = """
+local found = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])
+if found[1] then
+  found[4] = 0
+elseif redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[1]) then
+  found[4] = 1
+else
+  found[4] = 0
+end
+return found
+"""
+
+# KEYS: state, reply, resume, lock; ARGV: state, its ttl, reply, its ttl, what to do with
+# the resume snapshot ("set", "delete" or ""), the snapshot, its ttl.
+WRITE_STEP = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+if ARGV[5] == 'set' then
+  redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7])
+elseif ARGV[5] == 'delete' then
+  redis.call('DEL', KEYS[3])
+end
+redis.call('DEL', KEYS[4])
+return 1
+"""
+
+
 class UssdEngine:
     """Drives the declared flows for one request at a time."""
 
     def __init__(self, redis: Redis, config: EngineConfig | None = None) -> None:
         self.redis = redis
         self.config = config or EngineConfig()
+        self._read_step = redis.register_script(READ_STEP)
+        self._write_step = redis.register_script(WRITE_STEP)
 
     def handle(self, request: UssdRequest, services: BorrowerServices) -> Reply:
         """Answer one request; the same (session, text) always gets the same screen."""
         cached, raw_state, raw_resume, locked = self._read(request)
-        if cached is not None:
-            if locked:
-                self.redis.delete(lock_key(request.session_id))
+        if cached is not None:  # a retry: the lock was not taken
             return _parse_reply(cached)
         if not locked:
             waited = self._wait_for_twin(request)
@@ -176,12 +207,9 @@ class UssdEngine:
         return reply_key(request.session_id, request.text, self.config.cache_secret)
 
     def _read(self, request: UssdRequest) -> tuple[Any, Any, Any, bool]:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(self._reply_key(request))
-        pipe.get(session_key(request.session_id))
-        pipe.get(resume_key(request.phone))
-        pipe.set(lock_key(request.session_id), "1", nx=True, px=LOCK_MS)
-        cached, raw_state, raw_resume, locked = pipe.execute()
+        keys = [self._reply_key(request), session_key(request.session_id),
+                resume_key(request.phone), lock_key(request.session_id)]
+        cached, raw_state, raw_resume, locked = self._read_step(keys=keys, args=[LOCK_MS])
         return cached, raw_state, raw_resume, bool(locked)
 
     def _wait_for_twin(self, request: UssdRequest) -> Reply | None:
@@ -199,18 +227,19 @@ class UssdEngine:
     def _write(self, request: UssdRequest, state: SessionState, reply: Reply) -> None:
         if state.ended:
             state.data = {k: v for k, v in state.data.items() if k not in SECRET_FIELDS}
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(session_key(request.session_id), _dump_state(state), ex=SESSION_TTL)
-        pipe.set(self._reply_key(request), reply.body, ex=REPLY_TTL)
         snapshot = None if state.ended else resume_snapshot(state)
+        resume, resume_json = "", ""
         if snapshot is not None:
-            pipe.set(resume_key(request.phone), json.dumps(snapshot), ex=RESUME_TTL)
+            resume, resume_json = "set", json.dumps(snapshot)
         elif state.ended or flow_of(state.node) in ("home", "welcome") or _is_display_only(
             state.node
         ):
-            pipe.delete(resume_key(request.phone))
-        pipe.delete(lock_key(request.session_id))
-        pipe.execute()
+            resume = "delete"
+        keys = [session_key(request.session_id), self._reply_key(request),
+                resume_key(request.phone), lock_key(request.session_id)]
+        self._write_step(keys=keys, args=[
+            _dump_state(state), SESSION_TTL, reply.body, REPLY_TTL, resume, resume_json,
+            RESUME_TTL])
 
     def rearm_resume(self, session_id: str, phone: str) -> str:
         """After a dropped session, keep its place for RESUME_TTL; returns its last screen id."""
