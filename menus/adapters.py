@@ -133,8 +133,9 @@ class DomainBorrowerServices:
 
     def verify_pin(self, member_id: int, pin: str) -> PinResult:
         with self._unit():
-            self._keep(self.session.get(Member, member_id))
             check = members.check_pin(self.session, member_id, pin)
+            # the row check_pin locked is in the identity map: kept without another query
+            self._keep(self.session.get(Member, member_id))
         return PinResult(check.ok, check.tries_left, check.locked_until)
 
     def change_pin(self, member_id: int, current_pin: str, new_pin: str) -> PinResult:
