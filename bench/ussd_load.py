@@ -144,7 +144,9 @@ def open_runtime(env: dict[str, str]) -> Any:
     from core import runtime as runtime_module
     from core.runtime import Runtime
     from core.settings import Settings
+    from gateway.wiring import wire
 
+    wire()  # reset_world settles repayment prompts: the intent kinds must be registered
     return runtime_module.configure(Runtime(Settings.from_env(overrides=env)))
 
 
@@ -679,7 +681,7 @@ async def run_load(name: str, port: int, world: World, *, users: int, seconds: f
                 kind = mine.choices(names, weights)[0]
                 taken = pools.take(MIX[kind][1]) if MIX[kind][1] else ("", pools.new_phone())
                 if taken is None:
-                    kind, taken = "balance", pools.take(MIX["balance"][1])
+                    kind, taken = "balance", pools.take("AREO")
                     if taken is None:
                         kind, taken = "register", ("", pools.new_phone())
                 pool, phone = taken
@@ -835,9 +837,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--closed-seconds", type=float, default=10.0)
     parser.add_argument("--realistic-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=20250101)
+    parser.add_argument("--journeys", default=",".join(MIX),
+                        help="the journeys to play (their weights kept), e.g. help for a "
+                             "menu path without a PIN (dial, 6)")
     parser.add_argument("--reuse-db", action="store_true",
                         help="keep the database a previous run seeded (for quicker iterations)")
     args = parser.parse_args(argv)
+    unknown = set(args.journeys.split(",")) - set(MIX)
+    if unknown:
+        parser.error(f"unknown journeys {', '.join(sorted(unknown))}; known: {', '.join(MIX)}")
+    for name in set(MIX) - set(args.journeys.split(",")):
+        del MIX[name]
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
