@@ -16,6 +16,7 @@ BASIC = (
 EXTENSION = "^{}\\[~]|€\f"
 _BASIC_SET = frozenset(BASIC) - {"\x1b"}
 _EXTENSION_SET = frozenset(EXTENSION)
+_GSM7_SET = _BASIC_SET | _EXTENSION_SET
 
 _REPLACEMENTS = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
@@ -53,6 +54,8 @@ def _transliterate_char(ch: str) -> str:
 
 def to_gsm7(text: str) -> str:
     """Transliterate to the GSM-7 alphabet: accents dropped, smart quotes made plain."""
+    if _GSM7_SET.issuperset(text):  # nearly every screen: one set test instead of a loop
+        return text
     return "".join(_transliterate_char(ch) for ch in text)
 
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.gsm7 import is_gsm7, septets, sms_segments, to_gsm7, truncate_septets
+from core.gsm7 import BASIC, EXTENSION, is_gsm7, septets, sms_segments, to_gsm7, truncate_septets
 
 
 def test_extension_characters_count_twice() -> None:
@@ -29,6 +29,11 @@ def test_segments_for_gsm7_and_unicode() -> None:
     assert sms_segments("€" * 80) == 1
     assert sms_segments("€" * 81) == 2
     assert sms_segments("😀" * 10) == 1  # UCS-2: surrogate pairs, 20 units
+
+
+@given(st.text(alphabet=(BASIC + EXTENSION).replace("\x1b", ""), max_size=400))
+def test_text_already_in_the_alphabet_is_kept_as_it_is(text: str) -> None:
+    assert to_gsm7(text) == text
 
 
 @given(st.text(max_size=400))
