@@ -32,8 +32,23 @@ def is_routine_poll(method: str, path: str, status: int | None) -> bool:
     return method == "GET" and path in POLLED_PATHS and status is not None and status < 400
 
 
+class MaskedAtoms(dict[str, Any]):
+    """gunicorn's atoms, each masked (then quote-escaped, as gunicorn's `SafeAtoms` does)
+    only when the access log format reads it: the format reads ~9 of the ~30 atoms
+    (every header and environ entry is one), and masking them all cost 4x gunicorn's own
+    work per request."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key.startswith("{"):
+            key = key.lower()
+        value = self.get(key, "-")
+        return mask_secrets_in(value).replace('"', '\\"') if isinstance(value, str) else value
+
+
 class MaskingLogger(Logger):
     """gunicorn's logger, with callback tokens and phone numbers masked in access lines."""
+
+    atoms_wrapper_class = MaskedAtoms
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         quiet = str(self.cfg.loglevel).lower() != "debug"
@@ -42,11 +57,6 @@ class MaskingLogger(Logger):
                                      getattr(resp, "status_code", None)):
             return
         super().access(resp, req, environ, request_time)
-
-    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
-        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        return {key: mask_secrets_in(value) if isinstance(value, str) else value
-                for key, value in atoms.items()}
 
 
 def on_starting(server: Any) -> None:
