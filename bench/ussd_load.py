@@ -275,6 +275,29 @@ def world_in(runtime: Any) -> World:
     return world
 
 
+def open_world(database_url: str, env: dict[str, str], *, reuse: bool,
+               seed: int) -> tuple[Any, World]:
+    """The bench's own database migrated and seeded (or as a previous run left it: `reuse`),
+    Redis flushed; the runtime and the world's phones."""
+    if not reuse:
+        recreate_database(database_url)
+    runtime = open_runtime(env)
+    runtime.redis.flushdb()
+    if reuse:
+        world = world_in(runtime)
+        reset_world(runtime)
+    else:
+        from gateway.migrate import upgrade
+
+        upgrade(runtime.db.url)
+        seeded = time.perf_counter()
+        world = seed_world(runtime, random.Random(seed))
+        print(f"seeded in {time.perf_counter() - seeded:.0f} s: ", end="")
+    print(f"{len(world.active)} borrowers with running loans, {len(world.free)} free to apply, "
+          f"{len(world.other)} with a loan in review, funding or payout", flush=True)
+    return runtime, world
+
+
 def reset_world(runtime: Any) -> dict[str, int]:
     """Put the world back between runs, through the services: as phones and officers would."""
     from sqlalchemy import select
@@ -284,7 +307,7 @@ def reset_world(runtime: Any) -> dict[str, int]:
     from payments.models import PENDING, REPAYMENT, REQUESTED, PaymentIntent
     from payments.settlement import settle_collection_failure
 
-    done = Counter()
+    done: Counter[str] = Counter()
     with runtime.db.transaction() as session:
         for loan in session.scalars(select(Loan).where(
                 Loan.status == PENDING_REVIEW, Loan.application_key.like("ussd-%"))):
@@ -314,16 +337,21 @@ def free_port() -> int:
 class Server:
     """One gunicorn (gthread) on loopback; its log goes to a file."""
 
-    def __init__(self, app: str, workers: int, threads: int, env: dict[str, str], log: Path):
+    def __init__(self, app: str, workers: int, threads: int, env: dict[str, str], log: Path,
+                 *, gunicorn: str | None = None, chdir: Path = ROOT):
+        """`gunicorn`: the executable (another venv's); by default the one beside this Python.
+        `chdir`: where it runs and finds `gunicorn.conf.py` (the checkout's loads the project's
+        settings module, which another venv cannot import)."""
         self.port = free_port()
         self.log = log
-        gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-        command = [gunicorn, app, "--chdir", str(ROOT), "--bind", f"127.0.0.1:{self.port}",
+        gunicorn = gunicorn or shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+        command = [gunicorn or "gunicorn", app, "--chdir", str(chdir),
+                   "--bind", f"127.0.0.1:{self.port}",
                    "--worker-class", "gthread", "--workers", str(workers),
                    "--threads", str(threads), "--keep-alive", "10", "--log-level", "warning"]
         self.handle = log.open("ab")
         self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=self.handle,
-                                        stderr=subprocess.STDOUT, cwd=ROOT)
+                                        stderr=subprocess.STDOUT, cwd=chdir)
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -469,6 +497,19 @@ class Connection:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+
+async def ussd_step(connection: Connection, session_id: str, phone: str,
+                    text: str) -> tuple[int, str, float]:
+    """One Africa's Talking USSD request: (status, screen, seconds); status 0 if it failed."""
+    body = urlencode({"sessionId": session_id, "serviceCode": SERVICE_CODE, "phoneNumber": phone,
+                      "networkCode": "63902", "text": text}).encode()
+    began = time.perf_counter()
+    try:
+        status, screen = await connection.post("/ussd", body)
+    except (ConnectionError, asyncio.IncompleteReadError, OSError):
+        status, screen = 0, ""
+    return status, screen, time.perf_counter() - began
 
 
 # --- what people do on the phone ------------------------------------------------------------
@@ -703,15 +744,9 @@ async def run_load(name: str, port: int, world: World, *, users: int, seconds: f
         while True:
             if step.answer is not None:
                 answers.append(step.answer)
-            body = urlencode({"sessionId": session_id, "serviceCode": SERVICE_CODE,
-                              "phoneNumber": phone.number, "networkCode": "63902",
-                              "text": "*".join(answers)}).encode()
-            began = time.perf_counter()
-            try:
-                status, screen = await connection.post("/ussd", body)
-            except (ConnectionError, asyncio.IncompleteReadError, OSError):
-                status, screen = 0, ""
-            (result.argon if step.argon else result.other).append(time.perf_counter() - began)
+            status, screen, took = await ussd_step(connection, session_id, phone.number,
+                                                   "*".join(answers))
+            (result.argon if step.argon else result.other).append(took)
             if status != 200 or screen[:4] not in ("CON ", "END "):
                 result.errors += 1
                 return False
@@ -859,22 +894,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"code: {revision()}; machine: {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; PostgreSQL {database_url.rsplit('@', 1)[-1]}, "
           f"Redis {redis_url}", flush=True)
-    if not args.reuse_db:
-        recreate_database(database_url)
-    runtime = open_runtime(env)
-    runtime.redis.flushdb()
-    if args.reuse_db:
-        world = world_in(runtime)
-        reset_world(runtime)
-    else:
-        from gateway.migrate import upgrade
-
-        upgrade(runtime.db.url)
-        seeded = time.perf_counter()
-        world = seed_world(runtime, random.Random(args.seed))
-        print(f"seeded in {time.perf_counter() - seeded:.0f} s: ", end="")
-    print(f"{len(world.active)} borrowers with running loans, {len(world.free)} free to apply, "
-          f"{len(world.other)} with a loan in review, funding or payout", flush=True)
+    runtime, world = open_world(database_url, env, reuse=args.reuse_db, seed=args.seed)
     print(f"PIN check alone on this machine now: {pin_check_us():.1f} us (mean of 1000)",
           flush=True)
     texts = Texts()
