@@ -24,6 +24,15 @@ class _Owing(Protocol):
     def outstanding(self) -> int: ...
 
 
+class _Late(Protocol):
+    """An installment as `days_late` reads it."""
+
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def scheduled_due(self) -> int: ...
+
+
 def store_quote(session: Session, loan: Loan, offer: Quote) -> None:
     """Put a quote's figures and schedule on the loan, replacing any earlier schedule."""
     loan.amount, loan.term = offer.amount, offer.term
@@ -106,5 +115,10 @@ def next_due_after_credit(rows: Sequence[_Owing], today: date, credit: int
 
 def days_past_due(loan: Loan, today: date) -> int:
     """Days since the oldest installment with principal or interest unpaid fell due."""
-    late = [row.due_date for row in unpaid(loan) if row.due_date < today]
+    return days_late(loan.installments, today)
+
+
+def days_late(rows: Sequence[_Late], today: date) -> int:
+    """`days_past_due` over installment rows of any shape (ORM objects or plain columns)."""
+    late = [row.due_date for row in rows if row.scheduled_due > 0 and row.due_date < today]
     return (today - min(late)).days if late else 0

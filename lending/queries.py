@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, lazyload
 
 import ledger
 from lending.errors import LendingError
-from lending.loans import days_past_due, next_due_after_credit, outstanding_balance
+from lending.loans import days_late, next_due_after_credit
 from lending.localtime import local_date, today
 from lending.models import (
     APPROVED,
@@ -26,6 +28,7 @@ from lending.models import (
     Member,
 )
 
+_HEAD = (Loan.id, Loan.status, Loan.reference, Loan.currency)
 # the loan a member most needs to hear about comes first
 _PRIORITY = (DEFAULTED, "active", DISBURSING, FUNDED, FUNDRAISING, APPROVED, PENDING_REVIEW)
 
@@ -68,13 +71,40 @@ def current_loan(session: Session, member_id: int, *, fundings: bool = True) -> 
 
 def current_loan_reference(session: Session, member_id: int) -> str | None:
     """The reference of `current_loan`'s loan (the account to pay to), in one small query."""
+    head = _current_loan_head(session, member_id)
+    return head.reference if head is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _LoanHead:
+    """What a balance shows of a loan besides its schedule, read as plain columns."""
+
+    id: int
+    status: str
+    reference: str
+    currency: str
+
+    @classmethod
+    def of(cls, row: Any) -> _LoanHead:
+        return cls(row.id, row.status, row.reference, row.currency)
+
+
+def _current_loan_head(session: Session, member_id: int) -> _LoanHead | None:
+    """`current_loan`'s id, status, reference and currency."""
     rows = session.execute(
-        select(Loan.reference, Loan.status)
-        .where(Loan.borrower_id == member_id, Loan.status.in_(OPEN_STATUSES))
+        select(*_HEAD).where(Loan.borrower_id == member_id, Loan.status.in_(OPEN_STATUSES))
         .order_by(Loan.created_at.desc(), Loan.id.desc())
     ).all()
     ranked = sorted(rows, key=lambda row: _PRIORITY.index(row.status))
-    return ranked[0].reference if ranked else None
+    return _LoanHead.of(ranked[0]) if ranked else None
+
+
+def _latest_loan_head(session: Session, member_id: int) -> _LoanHead | None:
+    row = session.execute(
+        select(*_HEAD).where(Loan.borrower_id == member_id)
+        .order_by(Loan.created_at.desc(), Loan.id.desc()).limit(1)
+    ).first()
+    return _LoanHead.of(row) if row is not None else None
 
 
 def member_phone(session: Session, member_id: int) -> str | None:
@@ -91,6 +121,43 @@ def latest_loan(session: Session, member_id: int, *, fundings: bool = True) -> L
 
 def _loans(query: Select[Loan], fundings: bool) -> Select[Loan]:
     return query if fundings else query.options(lazyload(Loan.fundings))
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """An installment's unpaid amounts as plain values: a balance builds no ORM objects."""
+
+    number: int
+    due_date: date
+    scheduled_due: int
+    outstanding: int
+
+
+_SCHEDULED_DUE = (LoanInstallment.principal - LoanInstallment.principal_paid
+                  + LoanInstallment.interest - LoanInstallment.interest_paid)
+_PENALTY_DUE = LoanInstallment.penalty_charged - LoanInstallment.penalty_paid
+
+
+def _current_loan_and_dues(session: Session, member_id: int
+                           ) -> tuple[_LoanHead, list[_Due]] | None:
+    """`current_loan`'s head and its installments' dues, in one query of plain columns."""
+    rows = session.execute(
+        select(*_HEAD, LoanInstallment.number, LoanInstallment.due_date,
+               _SCHEDULED_DUE.label("scheduled"), _PENALTY_DUE.label("penalty"))
+        .outerjoin(LoanInstallment, LoanInstallment.loan_id == Loan.id)
+        .where(Loan.borrower_id == member_id, Loan.status.in_(OPEN_STATUSES))
+        .order_by(Loan.created_at.desc(), Loan.id.desc(), LoanInstallment.due_date,
+                  LoanInstallment.number)
+    ).all()
+    if not rows:
+        return None
+    heads: dict[int, Any] = {}
+    for row in rows:  # newest loan first, as `current_loan` ranks them
+        heads.setdefault(row.id, row)
+    chosen = min(heads.values(), key=lambda row: _PRIORITY.index(row.status))
+    dues = [_Due(row.number, row.due_date, int(row.scheduled), int(row.scheduled + row.penalty))
+            for row in rows if row.id == chosen.id and row.number is not None]
+    return _LoanHead.of(chosen), dues
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,24 +182,31 @@ def balance_summary(session: Session, member_id: int, loan: Loan | None = None) 
     member = session.get(Member, member_id)
     if member is None:
         raise LendingError("unknown_member", f"no member {member_id}")
-    if loan is None or loan.borrower_id != member_id:
-        loan = (current_loan(session, member_id, fundings=False)
-                or latest_loan(session, member_id, fundings=False))
-    if loan is None:
+    rows: Sequence[_Due] | Sequence[LoanInstallment] = ()
+    head: Loan | _LoanHead | None
+    if loan is not None and loan.borrower_id == member_id:
+        head, rows = loan, loan.installments
+    elif (current := _current_loan_and_dues(session, member_id)) is not None:
+        head, rows = current
+    else:
+        head = _latest_loan_head(session, member_id)
+    if head is None:
         return BalanceSummary("none", None, 0, None, 0, member.credit_limit, 0)
+    if head.status not in REPAYABLE_STATUSES:
+        return BalanceSummary(head.status, head.reference, 0, None, 0, member.credit_limit, 0,
+                              head.currency)
     day = today()
-    repayable = loan.status in REPAYABLE_STATUSES
     # Credit held for her (cents over a whole-shilling payment, or an overpayment) pays
     # her next installments in order, so what she still has to pay, and when, is net of it.
-    held = ledger.balance(session, ledger.borrower_credit(member_id)) if repayable else 0
-    due = next_due_after_credit(loan.installments, day, held) if repayable else None
+    held = ledger.balance(session, ledger.borrower_credit(member_id))
+    due = next_due_after_credit(rows, day, held)
     return BalanceSummary(
-        status=loan.status, reference=loan.reference,
-        outstanding=max(outstanding_balance(loan) - held, 0) if repayable else 0,
+        status=head.status, reference=head.reference,
+        outstanding=max(sum(row.outstanding for row in rows) - held, 0),
         next_due_date=due[0] if due else None,
         next_due_amount=due[1] if due else 0,
         credit_limit=member.credit_limit,
-        days_past_due=days_past_due(loan, day) if repayable else 0, currency=loan.currency,
+        days_past_due=days_late(rows, day), currency=head.currency,
     )
 
 

@@ -114,3 +114,21 @@ def test_the_reference_help_shows_is_that_of_the_loan_that_matters_most(lending)
     lending.application(product=product, borrower=borrower)  # newer, still in review
     assert current_loan(lending.session, borrower.id) is running
     assert current_loan_reference(lending.session, borrower.id) == running.reference
+
+
+def test_the_balance_is_of_the_loan_that_matters_most_with_its_penalties(lending, clock) -> None:
+    product = lending.product(max_active_loans=2)
+    borrower = lending.member(limit=400_000)
+    active = lending.active(product=product, borrower=borrower)
+    newer = lending.application(product=product, borrower=borrower, amount=50_000)
+    first = active.installments[0]
+    first.penalty_charged = 1_234  # a late fee counts in what she owes and in the next due
+    lending.session.flush()
+    clock.set(datetime.combine(first.due_date, datetime.min.time(), tzinfo=UTC))
+    summary = balance_summary(lending.session, borrower.id)
+    assert newer.status == "pending_review" and summary.reference == active.reference
+    owed = sum(row.outstanding for row in active.installments)
+    assert (summary.status, summary.outstanding) == ("active", owed)
+    assert (summary.next_due_date, summary.next_due_amount) == (
+        first.due_date, first.principal + first.interest + 1_234)
+    assert summary == balance_summary(lending.session, borrower.id, active)  # the held loan
