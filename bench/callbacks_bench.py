@@ -1,19 +1,24 @@
-"""Benchmark M-Pesa callbacks: accepted per second over HTTP, processed per second by workers.
+"""Benchmark M-Pesa repayment callbacks end to end: processed per second by 2 rq workers.
 
     createdb -h 127.0.0.1 -U postgres mkopo_payments_bench
     DATABASE_URL=postgresql://postgres@127.0.0.1/mkopo_payments_bench \\
     REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/callbacks_bench.py
     # or, on a machine whose Redis others use too: … bench/callbacks_bench.py --private-redis
 
-Starts gunicorn (gthread) on 127.0.0.1, fires a bounded number of distinct
-C2B confirmations at `/mpesa/<token>/c2b/confirmation` from client processes
-over keep-alive connections, and times HTTP → inbox INSERT + COMMIT → rq
-enqueue → 200. Then `flask worker --burst` processes work the backlog (each
-callback: match, Dr float / Cr suspense, a break), timed from the first to
-the last `processed_at`. Everything stays on the loopback interface; the
-database is migrated, and rows are added under fresh keys, so it can be reused
-(it should not be a production one). `--write-docs` records the figures in
-docs/payments.md.
+Seeds running loans (5 lenders each) through the real services, starts gunicorn
+(gthread) and `flask worker` processes (as the Procfile runs them) on 127.0.0.1,
+and fires distinct C2B confirmations, each a KES 100 repayment, at
+`/mpesa/<token>/c2b/confirmation` from client processes over keep-alive
+connections. A batch is done when every callback is processed and every receipt
+SMS sent. Two modes: `live` (the workers drain while callbacks arrive) and
+`backlog` (the workers are paused with SIGSTOP while the batch is stored, then
+let go). Prints, per batch, accepted/s, processed/s, CPU per callback by process
+kind (gunicorn, workers, PostgreSQL backends, load generator) and the load
+average; at the end checks that every callback was posted as exactly one
+repayment and that the ledger verifies with a zero trial balance. Everything
+stays on the loopback interface; the database is migrated and reused under fresh
+keys (it should not be a production one: the seeding's own pending outbox items
+are set aside). `--write-docs` records the figures in docs/payments.md.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import multiprocessing
 import os
 import re
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -33,6 +39,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -239,31 +246,149 @@ def start_web(env: dict[str, str], port: int, workers: int, threads: int) -> sub
     raise SystemExit("gunicorn did not start")
 
 
-def process_backlog(env: dict[str, str], db: Database, run: str, workers: int,
-                    expected: int) -> dict[str, float]:
-    """Work the queued callbacks with `workers` burst workers; rate from the rows' own times."""
+def start_workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:  # type: ignore[type-arg]
+    """`flask worker` processes as the Procfile runs them, each in its own process group."""
+    return [subprocess.Popen([sys.executable, "-m", "flask", "--app", "gateway", "worker"],
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+            for _ in range(count)]
+
+
+def signal_groups(procs: list[subprocess.Popen], sig: int) -> None:  # type: ignore[type-arg]
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop(procs: list[subprocess.Popen]) -> None:  # type: ignore[type-arg]
+    signal_groups(procs, signal.SIGCONT)
+    signal_groups(procs, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            signal_groups([proc], signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _pg_cpu(db: Database) -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL backend serving this benchmark's database."""
+    return {pid: _cpu_seconds([pid]) for pid in _postgres_backends(db)}
+
+
+def _pg_cpu_since(db: Database, before: dict[int, float]) -> float:
+    # a backend that connected meanwhile (a worker's pool growing) counts from zero
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in _pg_cpu(db).items())
+
+
+def _progress(db: Database, run: str) -> tuple[int, Any, int, Any]:
+    """(callbacks of this batch processed, the last processed_at, SMS still pending, last sent)."""
+    from core.outbox import OutboxItem
     from payments.models import CallbackInbox
 
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    procs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "gateway", "worker",
-                               "--burst"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for _ in range(workers)]
-    for proc in procs:
-        proc.wait(timeout=900)
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    worker_cpu = sum(getattr(children_after, f) - getattr(children_before, f)
-                     for f in ("ru_utime", "ru_stime"))
-    mine = CallbackInbox.external_id.like(f"B{run}%")
     with db.transaction() as session:
-        done, first, last = session.execute(
-            select(func.count(CallbackInbox.id), func.min(CallbackInbox.processed_at),
-                   func.max(CallbackInbox.processed_at))
-            .where(mine, CallbackInbox.status != "received")).one()
-    seconds = max((last - first).total_seconds(), 1e-6) if first and last else float("nan")
-    return {"workers": workers, "processed": done, "expected": expected, "seconds": seconds,
-            "per_second": done / seconds,
-            # the burst workers go on to the SMS the payments queued, so this is all their work
-            "worker_cpu_ms": worker_cpu * 1000 / max(done, 1)}
+        done, last = session.execute(
+            select(func.count(CallbackInbox.id), func.max(CallbackInbox.processed_at))
+            .where(CallbackInbox.external_id.like(f"B{run}%"),
+                   CallbackInbox.status != "received")).one()
+        pending = session.scalar(select(func.count(OutboxItem.id)).where(
+            OutboxItem.queue == "sms", OutboxItem.status == "pending")) or 0
+        sent = session.scalar(select(func.max(OutboxItem.done_at)).where(
+            OutboxItem.queue == "sms"))
+    return int(done), last, int(pending), sent
+
+
+def wait_until_done(db: Database, run: str, expected: int, timeout: float = 1800) -> tuple:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, last, pending, sent = _progress(db, run)
+        if done >= expected and pending == 0:
+            return done, last, sent
+        time.sleep(0.5)
+    raise SystemExit(f"batch {run}: only {done}/{expected} processed, {pending} SMS pending "
+                     f"after {timeout:.0f} s")
+
+
+def set_aside_seed_messages(db: Database, redis_url: str) -> None:
+    """The seeding's own outbox items (approval SMS, payouts) are not the callbacks' work."""
+    from redis import Redis
+    from rq import Queue
+    from sqlalchemy import update
+
+    from core.jobs import QUEUES
+    from core.outbox import OutboxItem
+
+    with db.transaction() as session:
+        session.execute(update(OutboxItem).where(OutboxItem.status == "pending")
+                        .values(status="done", last_error="set aside by callbacks_bench"))
+    redis = Redis.from_url(redis_url)
+    for name in QUEUES:
+        Queue(name, connection=redis).empty()
+    for key in redis.scan_iter("mkopo:drain:*"):
+        redis.delete(key)
+
+
+def run_batch(port: int, db: Database, bodies: list[bytes], run: str, args: argparse.Namespace,
+              web_pids: list[int], workers: list[subprocess.Popen],  # type: ignore[type-arg]
+              backlog: bool) -> dict[str, Any]:
+    """Post the batch; live: the workers drain it as it comes; backlog: they are paused
+    (SIGSTOP) while it is posted, then let go. Times and CPU by process kind."""
+    worker_pids = [pid for w in workers for pid in _group_pids(w.pid)]
+    load_before = os.getloadavg()
+    if backlog:
+        signal_groups(workers, signal.SIGSTOP)
+    worker_cpu = _cpu_seconds(worker_pids)
+    pg_before = _pg_cpu(db)
+    web_cpu = _cpu_seconds(web_pids)
+    started_wall = time.time()
+    accepted = fire(port, bodies, args.clients, args.threads)
+    released_wall = time.time()
+    if backlog:
+        signal_groups(workers, signal.SIGCONT)
+    done, last, sent = wait_until_done(db, run, len(bodies))
+    n = len(bodies)
+    worker_cpu = _cpu_seconds(worker_pids) - worker_cpu
+    first = released_wall if backlog else started_wall
+    processed_seconds = max(last.timestamp() - first, 1e-6)
+    return {
+        "mode": "backlog" if backlog else "live", "callbacks": n,
+        "accepted_per_second": accepted["per_second"], "errors": accepted["errors"],
+        "p99_ms": accepted["p99_ms"],
+        "processed_per_second": n / processed_seconds,
+        "with_receipts_per_second": n / max(sent.timestamp() - first, 1e-6) if sent else
+        float("nan"),
+        "web_cpu_ms": 1000 * (_cpu_seconds(web_pids) - web_cpu) / n,
+        "worker_cpu_ms": 1000 * worker_cpu / n,
+        "postgres_cpu_ms": 1000 * _pg_cpu_since(db, pg_before) / n,
+        "client_cpu_ms": accepted["client_cpu_ms"],
+        "load": " ".join(f"{x:.1f}" for x in load_before) + " -> " +
+                " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
+
+
+def verify_books(db: Database, keys: list[str]) -> str:
+    """Every repayment posted exactly once, and the ledger verifies with a zero trial balance."""
+    import ledger
+    from lending.models import Repayment
+
+    with db.transaction() as session:
+        rows = 0
+        distinct = 0
+        for start in range(0, len(keys), 1000):
+            part = keys[start:start + 1000]
+            rows += session.scalar(select(func.count(Repayment.id))
+                                   .where(Repayment.key.in_(part))) or 0
+            distinct += session.scalar(select(func.count(func.distinct(Repayment.key)))
+                                       .where(Repayment.key.in_(part))) or 0
+        entries = session.scalar(select(func.count(ledger.JournalEntry.id)).where(
+            ledger.JournalEntry.key.in_([f"repayment:{k}" for k in keys]))) or 0
+        ok = ledger.verify(session).ok and ledger.trial_balance(session).balanced
+    verdict = (rows == distinct == entries == len(keys)) and ok
+    return (f"{'OK' if verdict else 'NOT OK'}: {len(keys)} callbacks, {rows} repayments "
+            f"({distinct} distinct keys), {entries} journal entries; ledger.verify and a zero "
+            f"trial balance: {'yes' if ok else 'NO'}")
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -271,22 +396,21 @@ def process_backlog(env: dict[str, str], db: Database, run: str, workers: int,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=3000, help="callbacks per batch")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes")
     parser.add_argument("--threads", type=int, default=8, help="connections per client")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
-    parser.add_argument("--worker-processes", default="1,2",
-                        help="comma-separated numbers of rq workers to time, one batch each")
+    parser.add_argument("--worker-processes", type=int, default=2, help="rq workers")
+    parser.add_argument("--modes", default="live,backlog",
+                        help="batches to run: live (workers drain while callbacks arrive), "
+                             "backlog (callbacks stored first, then drained)")
     parser.add_argument("--private-redis", action="store_true",
                         help="start a throwaway redis-server on loopback instead of REDIS_URL "
                              "(on a shared machine, others may flush a shared database)")
-    parser.add_argument("--accept-only", action="store_true",
-                        help="time accepting only; the backlog is dropped from the queue")
-    parser.add_argument("--loans", type=int, default=0,
-                        help="seed this many running loans (5 lenders each) and make every "
-                             "callback a KES 100 repayment of one of them; 0: unmatched "
-                             "payments, parked in suspense")
+    parser.add_argument("--loans", type=int, default=300,
+                        help="running loans (5 lenders each) seeded; every callback is a KES "
+                             "100 repayment of one of them")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
 
@@ -301,46 +425,43 @@ def main(argv: list[str] | None = None) -> int:
     sqlalchemy_url = normalize_database_url(database_url)
     upgrade(sqlalchemy_url)
     db = Database(sqlalchemy_url)
-    _empty_payments_queue(redis_url)
-    references = _seed_loans(redis_url, args.loans) if args.loans else None
+    references = _seed_loans(redis_url, args.loans)
+    set_aside_seed_messages(db, redis_url)
 
     port = _free_port()
     env = _env(database_url, redis_url, port)
     web = start_web(env, port, args.web_workers, args.web_threads)
+    workers = start_workers(env, args.worker_processes)
     run = datetime.now().strftime("%H%M%S")
-    results: dict[str, object] = {"cores": os.cpu_count(), "web_workers": args.web_workers,
-                                  "loans": args.loans,
-                                  "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-                                  "web_threads": args.web_threads, "clients": args.clients,
-                                  "client_threads": args.threads}
+    keys: list[str] = []
+    batches = []
     try:
-        fire(port, [_body(f"W{run}", n) for n in range(300)], args.clients, args.threads)
-        server = _group_pids(web.pid)
-        _empty_payments_queue(redis_url)
-        accepted, processed = [], []
-        for i, workers in enumerate(int(n) for n in args.worker_processes.split(",")):
+        warm = f"{run}W"
+        fire(port, [_body(warm, n, references) for n in range(200)], args.clients, args.threads)
+        wait_until_done(db, warm, 200)
+        keys += [f"B{warm}{n:07d}" for n in range(200)]
+        web_pids = _group_pids(web.pid)
+        for i, mode in enumerate(args.modes.split(",")):
             batch = f"{run}{i}"
             bodies = [_body(batch, n, references) for n in range(args.requests)]
-            accepted.append(fire(port, bodies, args.clients, args.threads, server, db))
-            if args.accept_only:
-                _empty_payments_queue(redis_url)
-                processed.append({"workers": 0, "processed": 0, "expected": args.requests,
-                                  "per_second": float("nan")})
-            else:
-                processed.append(process_backlog(env, db, batch, workers, args.requests))
-        results["accepted"], results["processed"] = accepted, processed
+            batches.append(run_batch(port, db, bodies, batch, args, web_pids, workers,
+                                     backlog=mode == "backlog"))
+            keys += [f"B{batch}{n:07d}" for n in range(args.requests)]
+            print(batches[-1], flush=True)
     finally:
+        stop(workers)
         web.terminate()
         web.wait(timeout=30)
-        db.dispose()
         if private_redis is not None:
             private_redis[0].terminate()
             private_redis[0].wait(timeout=30)
-    report = _report(results)
+    verdict = verify_books(db, keys)
+    db.dispose()
+    report = _report(args, batches, verdict)
     print(report)
     if args.write_docs:
         _write_docs(report)
-    return 0
+    return 0 if verdict.startswith("OK") else 1
 
 
 def _seed_loans(redis_url: str, count: int) -> list[str]:
@@ -382,43 +503,30 @@ def _start_private_redis() -> tuple[subprocess.Popen, str]:  # type: ignore[type
     raise SystemExit("redis-server did not start")
 
 
-def _empty_payments_queue(redis_url: str) -> None:
-    from redis import Redis
-    from rq import Queue
-
-    Queue("payments", connection=Redis.from_url(redis_url)).empty()
-
-
-def _report(results: dict) -> str:  # type: ignore[type-arg]
-    cores = results["cores"]
+def _report(args: argparse.Namespace, batches: list[dict[str, Any]], verdict: str) -> str:
     lines = [
-        f"Machine: {cores} cores, shared with the load generator (and with whatever else "
-        f"runs: load average {results['load']}). gunicorn {results['web_workers']} workers x "
-        f"{results['web_threads']} threads (gthread); load from {results['clients']} client "
-        f"processes x {results['client_threads']} keep-alive connections.",
+        f"Machine: {os.cpu_count()} cores shared by everything below (and whatever else runs; "
+        "load average before -> after each batch in the last column). gunicorn "
+        f"{args.web_workers} workers x {args.web_threads} threads; {args.worker_processes} "
+        f"`flask worker` processes; load from {args.clients} client processes x "
+        f"{args.threads} keep-alive connections. Every callback is a KES 100 paybill "
+        f"repayment of one of {args.loans} running loans (5 lenders each), with its receipt SMS.",
         "",
-        ("Every callback is a KES 100 repayment of one of "
-         f"{results['loans']} running loans (5 lenders each): allocation, the ledger entry, "
-         "lenders' shares, the receipt queued." if results["loans"] else
-         "Every callback is a payment with an unknown account number: parked in suspense, "
-         "a reconciliation break."),
-        "",
-        "| batch | callbacks | accepted/s | p50 ms | p99 ms | errors | CPU ms per callback: "
-        "gunicorn / client / PostgreSQL | rq workers | processed/s | worker CPU ms per "
-        "callback (with its SMS) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| mode | callbacks | accepted/s | p99 ms | errors | processed/s | with receipts "
+        "sent /s | CPU ms per callback: gunicorn / workers / PostgreSQL / client | load |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for n, (acc, proc) in enumerate(zip(results["accepted"], results["processed"], strict=True)):
+    for b in batches:
         lines.append(
-            f"| {n + 1} | {acc['requests']} | {acc['per_second']:.0f} | {acc['p50_ms']:.1f} | "
-            f"{acc['p99_ms']:.1f} | {acc['errors']} | {acc['server_cpu_ms']:.2f} / "
-            f"{acc['client_cpu_ms']:.2f} / {acc['postgres_cpu_ms']:.2f} | {proc['workers']} | "
-            f"{proc['per_second']:.0f} ({proc['processed']}/{proc['expected']}) | "
-            f"{proc.get('worker_cpu_ms', float('nan')):.1f} |")
-    best = min(acc["server_cpu_ms"] + acc["postgres_cpu_ms"] for acc in results["accepted"])
-    lines += ["", f"CPU bound: with the {cores} cores to itself (load generator elsewhere), "
-              f"accepting would top out near {cores * 1000 / best:.0f}/s "
-              f"({best:.2f} ms of gunicorn + PostgreSQL CPU per callback)."]
+            f"| {b['mode']} | {b['callbacks']} | {b['accepted_per_second']:.0f} | "
+            f"{b['p99_ms']:.0f} | {b['errors']} | {b['processed_per_second']:.0f} | "
+            f"{b['with_receipts_per_second']:.0f} | {b['web_cpu_ms']:.2f} / "
+            f"{b['worker_cpu_ms']:.2f} / {b['postgres_cpu_ms']:.2f} / "
+            f"{b['client_cpu_ms']:.2f} | {b['load']} |")
+    lines += ["", f"Books: {verdict}.",
+              "", "live: workers drain while the callbacks arrive; processed/s counts from the "
+              "first POST to the last callback processed. backlog: the workers are paused "
+              "(SIGSTOP) while the batch is stored, then let go; counted from then."]
     return "\n".join(lines)
 
 

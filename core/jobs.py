@@ -58,3 +58,46 @@ def enqueue_quietly(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Job 
     except Exception:  # noqa: BLE001 - Redis being down must not undo a committed change
         logger.warning("enqueue failed; the sweeper will pick it up", exc_info=True)
         return None
+
+
+# --- drains: one job works a table's backlog, enqueued once per burst -----------------------
+
+DRAIN_FLAG_SECONDS = 30
+"""How long a requested drain counts as waiting. A drain job lost with Redis or a worker
+stops new requests for at most this long (the sweepers find its rows meanwhile); one that
+waits longer in a long queue only gets a second drain beside it, which is harmless."""
+
+
+def _drain_flag(name: str) -> str:
+    return f"mkopo:drain:{name}"
+
+
+def request_drain(func: Callable[..., Any], *args: Any, name: str, queue: str) -> bool:
+    """Enqueue `func` (a drain job) unless one is already waiting; never fails the caller.
+
+    A drain job calls `drain_started(name)` before it looks at its table, so a row
+    committed before a request that found the flag set is always seen by the waiting
+    job. One Redis round trip when a drain is waiting, two when one is enqueued.
+    Returns whether a job was enqueued.
+    """
+    try:
+        redis = runtime.current().redis
+        if not redis.set(_drain_flag(name), 1, nx=True, ex=DRAIN_FLAG_SECONDS):
+            return False
+        q = get_queue(queue)
+        pipe = q.connection.pipeline()
+        q.enqueue_call(func, args=args, pipeline=pipe)
+        pipe.execute()
+        return True
+    except Exception:  # noqa: BLE001 - the rows are committed; the sweepers find them
+        logger.warning("drain %s not enqueued; the sweeper will pick up its rows", name,
+                       exc_info=True)
+        return False
+
+
+def drain_started(name: str) -> None:
+    """A drain job has started: rows committed from now on need (and get) another request."""
+    try:
+        runtime.current().redis.delete(_drain_flag(name))
+    except Exception:  # noqa: BLE001 - the flag then expires on its own
+        logger.warning("drain %s flag not cleared", name, exc_info=True)

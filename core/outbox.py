@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Index, String, Table, Text, event, inspect, select
+from sqlalchemy import Index, String, Table, Text, bindparam, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from core import runtime
 from core.clock import utcnow
 from core.db import Base, JSONDict, Timestamp, insert_once, intpk
-from core.jobs import enqueue_quietly
+from core.jobs import drain_started, enqueue_quietly, request_drain
 
 logger = logging.getLogger(__name__)
 
@@ -110,17 +110,33 @@ def _insert_items(dialect: str) -> Any:
             .returning(table.c.id, table.c.queue))
 
 
+DRAINED_QUEUES = frozenset({"sms"})
+"""Queues whose items are sent by drain jobs, many to a job (`dispatch_due`), not one job
+each: SMS come one or more per repayment, and rq's own bookkeeping for a job costs more
+than sending one. Payouts and prompts, few and each worth its own job id, keep theirs."""
+DRAIN_LIMIT = 500
+
+
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed_items(session: Session) -> None:
+    drains: set[str] = set()
     for _transaction, item_id, queue in session.info.pop("outbox_new_ids", []):
+        if queue in DRAINED_QUEUES:
+            drains.add(queue)
+            continue
         # a new item's id was never enqueued before: no need to ask Redis for its job first
         enqueue_quietly(dispatch, item_id, queue=queue, job_id=f"outbox-{item_id}", fresh=True)
     for item in session.info.pop("outbox_new", []):
         state = inspect(item)
         # An item added inside a savepoint that was rolled back has left the session.
         if item in session and state.identity is not None:
+            if item.queue in DRAINED_QUEUES:
+                drains.add(item.queue)
+                continue
             item_id = state.identity[0]
             enqueue_quietly(dispatch, item_id, queue=item.queue, job_id=f"outbox-{item_id}")
+    for queue in drains:
+        request_dispatch(queue)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -182,6 +198,80 @@ def _run_handler(session: Session, item: OutboxItem) -> str:
         return FAILED
     item.status, item.done_at = DONE, utcnow()
     return DONE
+
+
+# --- drains: the due items of a queue, many per rq job ---------------------------------------
+
+# SKIP LOCKED: two drains (two workers) take different items. Only items due now: one put
+# off after a failure waits for its time, so a drain never loops on it.
+_CLAIM_DUE = (select(OutboxItem)
+              .where(OutboxItem.status == PENDING, OutboxItem.queue == bindparam("queue"),
+                     OutboxItem.next_attempt_at <= bindparam("now"))
+              .order_by(OutboxItem.next_attempt_at).limit(1)
+              .with_for_update(skip_locked=True))
+
+
+def request_dispatch(queue: str) -> None:
+    """Have the due items of a drained queue carried out: a drain job unless one waits."""
+    request_drain(dispatch_due, queue, name=f"outbox:{queue}", queue=queue)
+
+
+def dispatch_due(queue: str, limit: int = DRAIN_LIMIT) -> dict[str, int]:
+    """Carry out the due items of `queue` one by one, each in its own transaction (an rq job).
+
+    An item whose handler crashes is put off (`backoff`) in a transaction of its own
+    and the drain goes on; a worker killed here loses only the item in hand, which
+    stays due for the next drain. Returns how many items ended in each outcome.
+    """
+    drain_started(f"outbox:{queue}")
+    outcomes: dict[str, int] = {}
+    crashed: set[int] = set()
+    for done in range(limit):
+        claimed: list[int] = []
+        try:
+            outcome = _dispatch_next(queue, claimed)
+        except Exception as exc:  # noqa: BLE001 - one item's crash must not stop the rest
+            if not claimed or claimed[0] in crashed:
+                raise  # the claim itself fails, or the crash could not be recorded: stop
+            crashed.add(claimed[0])
+            _put_off(claimed[0], exc)
+            outcome = "crashed"
+        if outcome is None:
+            break
+        if done == 1:  # a backlog: a second worker may drain beside this one
+            request_dispatch(queue)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    else:
+        request_dispatch(queue)  # stopped at the limit: the rest needs a job
+    return outcomes
+
+
+def _dispatch_next(queue: str, claimed: list[int]) -> str | None:
+    with runtime.current().db.transaction() as session:
+        item = session.scalar(_CLAIM_DUE, {"queue": queue, "now": utcnow()})
+        if item is None:
+            return None
+        claimed.append(item.id)
+        return _run_handler(session, item)
+
+
+def _put_off(item_id: int, exc: Exception) -> None:
+    """Count a crashed attempt and try again later, as for a transient error."""
+    logger.warning("outbox item %s crashed; put off", item_id, exc_info=exc)
+    try:
+        with runtime.current().db.transaction() as session:
+            item = session.scalar(select(OutboxItem).where(OutboxItem.id == item_id)
+                                  .with_for_update())
+            if item is None or item.status != PENDING:
+                return
+            item.attempts += 1
+            item.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            if item.attempts >= MAX_ATTEMPTS:
+                item.status = FAILED
+            else:
+                item.next_attempt_at = utcnow() + backoff(item.attempts)
+    except Exception:  # noqa: BLE001 - the original error is the one worth reporting
+        logger.warning("could not put off outbox item %s", item_id, exc_info=True)
 
 
 def sweep(limit: int = 500, grace: timedelta = timedelta(seconds=30)) -> int:

@@ -19,7 +19,7 @@ from gateway.database import get_runtime, get_session
 from gateway.errors import json_error
 from gateway.guards import address_allowed
 from payments.inbox import Unreadable, store_callback
-from payments.processing import enqueue_processing
+from payments.processing import request_processing
 from payments.providers.base import EventKind
 from payments.validation import answer_validation
 
@@ -71,5 +71,5 @@ def receive(token: str, callback: str) -> Response | tuple[Response, int]:
     if kind == "c2b_validation":
         return jsonify(answer_validation(session, stored.inbox_id))
     if stored.created:
-        enqueue_processing(stored.inbox_id)
+        request_processing()
     return Response(_ACK_BODY, mimetype="application/json")

@@ -23,13 +23,12 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from rq import Queue, Retry
 from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from core import runtime
 from core.clock import as_utc, utcnow
-from core.jobs import enqueue_quietly
+from core.jobs import drain_started, enqueue_quietly, request_drain
 from payments import kinds
 from payments.breaks import callback_subject, open_unprocessable_break, record_break
 from payments.config import config
@@ -93,22 +92,91 @@ def _process(inbox_id: int) -> str:
         inbox = _lock(session, inbox_id)
         if inbox is None or inbox.status != RECEIVED:
             return SKIPPED
-        try:
-            parsed = parse_callback(inbox.kind, json.loads(inbox.raw))  # type: ignore[arg-type]
-            refuse_unusable(parsed)
-        except (MalformedCallback, ValueError) as exc:
-            inbox.attempts += 1
-            give_up(session, inbox, str(exc))
-            return FAILED
-        outcome = ROUTES[inbox.kind](session, inbox, parsed)
-        _slow_down_for_tests()
-        # Written last, so one UPDATE at commit carries the count and the status (a failed
-        # run rolls back either way); a route that has to wait leaves the row `received`.
+        return _apply(session, inbox)
+
+
+def _apply(session: Session, inbox: CallbackInbox) -> str:
+    """Parse and route one locked, still `received` callback in the caller's transaction."""
+    try:
+        parsed = parse_callback(inbox.kind, json.loads(inbox.raw))  # type: ignore[arg-type]
+        refuse_unusable(parsed)
+    except (MalformedCallback, ValueError) as exc:
         inbox.attempts += 1
-        if outcome != WAITING:
-            inbox.status = BREAK if outcome == BROKEN else PROCESSED
-            inbox.processed_at, inbox.error = utcnow(), None
-        return outcome
+        give_up(session, inbox, str(exc))
+        return FAILED
+    outcome = ROUTES[inbox.kind](session, inbox, parsed)
+    _slow_down_for_tests()
+    # Written last, so one UPDATE at commit carries the count and the status (a failed
+    # run rolls back either way); a route that has to wait leaves the row `received`.
+    inbox.attempts += 1
+    if outcome != WAITING:
+        inbox.status = BREAK if outcome == BROKEN else PROCESSED
+        inbox.processed_at, inbox.error = utcnow(), None
+    return outcome
+
+
+# --- draining the inbox: many callbacks per rq job --------------------------------------------
+
+DRAIN = "payments-inbox"
+DRAIN_LIMIT = 500
+"""Callbacks one drain job takes at most, so that a job stays short; a full one asks for
+another drain before it ends."""
+
+# Fresh rows only (never tried): a callback that waits for its intent or crashed has
+# `attempts` > 0 and is the sweeper's (`requeue_stuck`, by id), so no drain loops on it.
+# SKIP LOCKED: two drains (two workers) take different rows instead of queuing.
+_CLAIM = (select(CallbackInbox)
+          .where(CallbackInbox.status == RECEIVED, CallbackInbox.attempts == 0)
+          .order_by(CallbackInbox.received_at).limit(1)
+          .with_for_update(skip_locked=True))
+
+
+def request_processing() -> None:
+    """Have the stored callbacks processed: enqueue a drain job unless one is waiting."""
+    request_drain(drain_inbox, name=DRAIN, queue=QUEUE)
+
+
+def drain_inbox(limit: int = DRAIN_LIMIT) -> dict[str, int]:
+    """Process fresh stored callbacks one by one, each in its own transaction (an rq job).
+
+    A callback that crashes is counted (`_count_crash`) and left to the sweeper; it
+    never rolls back or holds up the others. A worker killed here loses only the
+    transaction of the callback in hand: that row stays fresh for the next drain.
+    Returns how many callbacks ended in each outcome.
+    """
+    drain_started(DRAIN)
+    outcomes: dict[str, int] = {}
+    crashed: set[int] = set()
+    for done in range(limit):
+        claimed: list[int] = []
+        try:
+            outcome = _process_next(claimed)
+        except Exception as exc:  # noqa: BLE001 - one callback's crash must not stop the rest
+            if not claimed or claimed[0] in crashed:
+                raise  # the claim itself fails, or the crash could not be recorded: stop
+            crashed.add(claimed[0])
+            _count_crash(claimed[0], exc)
+            logger.warning("callback %s crashed in a drain; left for the sweeper",
+                           claimed[0], exc_info=True)
+            outcome = "crashed"
+        if outcome is None:
+            break
+        if done == 1:  # a backlog: a second worker may drain beside this one
+            request_processing()
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    else:
+        request_processing()  # stopped at the limit: the rest needs a job
+    return outcomes
+
+
+def _process_next(claimed: list[int]) -> str | None:
+    """Claim the oldest fresh callback nobody holds and apply it; None when there is none."""
+    with runtime.current().db.transaction() as session:
+        inbox = session.scalar(_CLAIM)
+        if inbox is None:
+            return None
+        claimed.append(inbox.id)
+        return _apply(session, inbox)
 
 
 def refuse_unusable(evt: CallbackEvent) -> None:
@@ -159,36 +227,13 @@ def _slow_down_for_tests() -> None:
         time.sleep(delay)
 
 
-HOT_RETRY = Retry(max=3)
-"""Retry for the per-callback job: quick re-runs only; the sweeper is the slow retry."""
+def enqueue_processing(inbox_id: int, *, job_id: str) -> None:
+    """Queue `process_callback` for one committed inbox row (never fails the caller).
 
-
-def enqueue_processing(inbox_id: int, *, job_id: str | None = None) -> None:
-    """Queue `process_callback` for a committed inbox row (never fails the caller)."""
-    if job_id is not None:
-        enqueue_quietly(process_callback, inbox_id, queue=QUEUE, job_id=job_id)
-        return
-    try:
-        # The callback hot path: one Redis round trip instead of rq's two.
-        queue = _queue()
-        pipe = queue.connection.pipeline()
-        queue.enqueue_call(process_callback, args=(inbox_id,), retry=HOT_RETRY, pipeline=pipe)
-        pipe.execute()
-    except Exception:  # noqa: BLE001 - the row is committed; the sweeper re-enqueues it
-        logger.warning("enqueue of callback %s failed; the sweeper will pick it up", inbox_id,
-                       exc_info=True)
-
-
-_queues: dict[int, Queue] = {}
-
-
-def _queue() -> Queue:
-    """The payments queue on this process's Redis, built once (not per callback)."""
-    redis = runtime.current().redis
-    queue = _queues.get(id(redis))
-    if queue is None:
-        queue = _queues[id(redis)] = Queue(QUEUE, connection=redis)
-    return queue
+    For rows a drain does not take (tried before: waiting for their intent, or
+    crashed) and for a row that must go now; new callbacks use `request_processing`.
+    """
+    enqueue_quietly(process_callback, inbox_id, queue=QUEUE, job_id=job_id)
 
 
 def enqueue_after_commit(session: Session, inbox_id: int) -> None:
@@ -437,5 +482,5 @@ def requeue_stuck(older_than: timedelta = timedelta(seconds=60), limit: int = 50
     return len(rows)
 
 
-__all__ = ["ROUTES", "enqueue_after_commit", "enqueue_processing", "process_callback",
-           "requeue_stuck"]
+__all__ = ["ROUTES", "drain_inbox", "enqueue_after_commit", "enqueue_processing",
+           "process_callback", "request_processing", "requeue_stuck"]

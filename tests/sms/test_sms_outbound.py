@@ -181,3 +181,45 @@ def test_a_batch_is_queued_like_single_messages(session, worker, sender, clock) 
     session.commit()
     worker.run()
     assert sorted(phone for phone, _ in sender.sent) == sorted([PHONE, other])
+
+
+def sms_drains_waiting() -> int:
+    from core.jobs import get_queue
+
+    return sum(job.func_name == "core.outbox.dispatch_due" for job in get_queue("sms").jobs)
+
+
+def test_a_burst_of_messages_is_sent_by_one_drain_job(session, worker, sender, clock) -> None:
+    for n in range(5):
+        queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key=f"burst-{n}")
+    session.commit()
+    queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="burst-5")
+    session.commit()  # a second transaction while the first drain still waits: no second job
+    assert sms_drains_waiting() == 1
+    worker.run()
+    assert len(sender.sent) == 6
+    statuses = session.scalars(select(SmsMessage.status).where(
+        SmsMessage.idempotency_key.like("burst-%"))).all()
+    assert statuses == ["sent"] * 6
+
+
+def test_a_send_that_crashes_is_put_off_and_the_others_go(session, worker, sender,
+                                                        clock) -> None:
+    for n in range(3):
+        queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key=f"crash-{n}")
+    session.commit()
+    sender.script = [SendResult("sent", "ATXid_A", "KES 0.8000"), RuntimeError("sender bug")]
+    worker.run()
+    assert len(sender.sent) == 2
+    session.expire_all()
+    items = session.scalars(select(OutboxItem).where(OutboxItem.key.like("sms:crash-%"))).all()
+    [put_off] = [item for item in items if item.status == "pending"]
+    assert put_off.attempts == 1 and "sender bug" in (put_off.last_error or "")
+    assert put_off.next_attempt_at > clock.now()
+    # its time comes: the sweeper sends it, once
+    clock.advance(seconds=120)
+    assert outbox.sweep() == 1
+    worker.run()
+    assert len(sender.sent) == 3
+    assert session.scalar(select(func.count(SmsMessage.id)).where(
+        SmsMessage.idempotency_key.like("crash-%"), SmsMessage.status == "sent")) == 3
