@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Index, String, Table, Text, bindparam, event, inspect, select
+from sqlalchemy import Index, String, Table, Text, bindparam, event, inspect, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
@@ -207,8 +207,13 @@ def _run_handler(session: Session, item: OutboxItem) -> str:
 _CLAIM_DUE = (select(OutboxItem)
               .where(OutboxItem.status == PENDING, OutboxItem.queue == bindparam("queue"),
                      OutboxItem.next_attempt_at <= bindparam("now"))
-              .order_by(OutboxItem.next_attempt_at).limit(1)
+              .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(1)
               .with_for_update(skip_locked=True))
+# Then on from the item taken last: the items just sent are dead index entries under
+# `status = 'pending'` until vacuum; starting from the oldest each time steps over them all.
+_CLAIM_NEXT = _CLAIM_DUE.where(
+    OutboxItem.next_attempt_at >= bindparam("after_at"),
+    or_(OutboxItem.next_attempt_at > bindparam("after_at"), OutboxItem.id > bindparam("after_id")))
 
 
 def request_dispatch(queue: str) -> None:
@@ -226,18 +231,20 @@ def dispatch_due(queue: str, limit: int = DRAIN_LIMIT) -> dict[str, int]:
     drain_started(f"outbox:{queue}")
     outcomes: dict[str, int] = {}
     crashed: set[int] = set()
+    after: tuple[datetime, int] | None = None
     for done in range(limit):
-        claimed: list[int] = []
+        claimed: list[tuple[datetime, int]] = []
         try:
-            outcome = _dispatch_next(queue, claimed)
+            outcome = _dispatch_next(queue, after, claimed)
         except Exception as exc:  # noqa: BLE001 - one item's crash must not stop the rest
-            if not claimed or claimed[0] in crashed:
+            if not claimed or claimed[0][1] in crashed:
                 raise  # the claim itself fails, or the crash could not be recorded: stop
-            crashed.add(claimed[0])
-            _put_off(claimed[0], exc)
+            crashed.add(claimed[0][1])
+            _put_off(claimed[0][1], exc)
             outcome = "crashed"
         if outcome is None:
             break
+        after = claimed[0]
         if done == 1:  # a backlog: a second worker may drain beside this one
             request_dispatch(queue)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -246,12 +253,19 @@ def dispatch_due(queue: str, limit: int = DRAIN_LIMIT) -> dict[str, int]:
     return outcomes
 
 
-def _dispatch_next(queue: str, claimed: list[int]) -> str | None:
+def _dispatch_next(queue: str, after: tuple[datetime, int] | None,
+                   claimed: list[tuple[datetime, int]]) -> str | None:
     with runtime.current().db.transaction() as session:
-        item = session.scalar(_CLAIM_DUE, {"queue": queue, "now": utcnow()})
+        params: dict[str, Any] = {"queue": queue, "now": utcnow()}
+        if after is None:
+            item = session.scalar(_CLAIM_DUE, params)
+        else:
+            item = session.scalar(_CLAIM_NEXT, {**params, "after_at": after[0],
+                                                "after_id": after[1]})
         if item is None:
             return None
-        claimed.append(item.id)
+        # read before the handler runs: its savepoint may expire the item
+        claimed.append((item.next_attempt_at, item.id))
         return _run_handler(session, item)
 
 

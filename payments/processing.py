@@ -21,9 +21,9 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import event, or_, select
+from sqlalchemy import bindparam, event, or_, select
 from sqlalchemy.orm import Session
 
 from core import runtime
@@ -125,10 +125,17 @@ another drain before it ends."""
 # Fresh rows only (never tried): a callback that waits for its intent or crashed has
 # `attempts` > 0 and is the sweeper's (`requeue_stuck`, by id), so no drain loops on it.
 # SKIP LOCKED: two drains (two workers) take different rows instead of queuing.
-_CLAIM = (select(CallbackInbox)
-          .where(CallbackInbox.status == RECEIVED, CallbackInbox.attempts == 0)
-          .order_by(CallbackInbox.received_at).limit(1)
-          .with_for_update(skip_locked=True))
+_CLAIM_FIRST = (select(CallbackInbox)
+                .where(CallbackInbox.status == RECEIVED, CallbackInbox.attempts == 0)
+                .order_by(CallbackInbox.received_at, CallbackInbox.id).limit(1)
+                .with_for_update(skip_locked=True))
+# Then on from the row taken last: the rows a drain has just processed are dead index
+# entries under `status = 'received'` until vacuum, and starting from the oldest each time
+# made PostgreSQL step over all of them for every callback (its CPU grew with the batch).
+_CLAIM_NEXT = _CLAIM_FIRST.where(
+    CallbackInbox.received_at >= bindparam("after_at"),
+    or_(CallbackInbox.received_at > bindparam("after_at"),
+        CallbackInbox.id > bindparam("after_id")))
 
 
 def request_processing() -> None:
@@ -147,20 +154,22 @@ def drain_inbox(limit: int = DRAIN_LIMIT) -> dict[str, int]:
     drain_started(DRAIN)
     outcomes: dict[str, int] = {}
     crashed: set[int] = set()
+    after: tuple[datetime, int] | None = None
     for done in range(limit):
-        claimed: list[int] = []
+        claimed: list[tuple[datetime, int]] = []
         try:
-            outcome = _process_next(claimed)
+            outcome = _process_next(after, claimed)
         except Exception as exc:  # noqa: BLE001 - one callback's crash must not stop the rest
-            if not claimed or claimed[0] in crashed:
+            if not claimed or claimed[0][1] in crashed:
                 raise  # the claim itself fails, or the crash could not be recorded: stop
-            crashed.add(claimed[0])
-            _count_crash(claimed[0], exc)
+            crashed.add(claimed[0][1])
+            _count_crash(claimed[0][1], exc)
             logger.warning("callback %s crashed in a drain; left for the sweeper",
-                           claimed[0], exc_info=True)
+                           claimed[0][1], exc_info=True)
             outcome = "crashed"
         if outcome is None:
             break
+        after = claimed[0]
         if done == 1:  # a backlog: a second worker may drain beside this one
             request_processing()
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -169,13 +178,18 @@ def drain_inbox(limit: int = DRAIN_LIMIT) -> dict[str, int]:
     return outcomes
 
 
-def _process_next(claimed: list[int]) -> str | None:
-    """Claim the oldest fresh callback nobody holds and apply it; None when there is none."""
+def _process_next(after: tuple[datetime, int] | None,
+                  claimed: list[tuple[datetime, int]]) -> str | None:
+    """Claim the oldest fresh callback after `after` that nobody holds and apply it; None
+    when there is none. What it claimed goes into `claimed` (for the caller's bookkeeping)."""
     with runtime.current().db.transaction() as session:
-        inbox = session.scalar(_CLAIM)
+        if after is None:
+            inbox = session.scalar(_CLAIM_FIRST)
+        else:
+            inbox = session.scalar(_CLAIM_NEXT, {"after_at": after[0], "after_id": after[1]})
         if inbox is None:
             return None
-        claimed.append(inbox.id)
+        claimed.append((inbox.received_at, inbox.id))
         return _apply(session, inbox)
 
 
