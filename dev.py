@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     os.chdir(ROOT)
     if command == "run":
-        return subprocess.call([str(VENV / "bin" / "mkopo-dev"), *rest])
+        return subprocess.call([str(PYTHON), "-m", "devtools.devserver", *rest])
     if command == "test":
         return subprocess.call([str(PYTHON), "-m", "pytest", *rest])
     return 0

@@ -4,7 +4,7 @@
 
 1. Drops and recreates its own database (`mkopo_bench_ussd` on 127.0.0.1 as
    `postgres`), flushes Redis db 9, migrates, and seeds through the real
-   services: `gateway.demo.seed` plus 200 borrowers with running loans (some
+   services: `seed-demo`'s world plus 200 borrowers with running loans (some
    late) and 100 borrowers free to apply (a quarter with a repaid loan in their
    history). The PIN (1357 for everyone) is hashed once and the
    hash reused while seeding; the server verifies it with the real keyed HMAC.
@@ -64,7 +64,7 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/mkopo_bench_ussd"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
-PIN = "1357"  # gateway.demo.DEMO_PIN
+PIN = "1357"  # devtools.demo.DEMO_PIN
 WRONG_PIN = "2468"
 SERVICE_CODE = "*384*123#"
 EXTRA_ACTIVE, EXTRA_FREE, BENCH_LENDERS = 200, 100, 4
@@ -161,7 +161,7 @@ def seed_world(runtime: Any, rng: random.Random) -> World:
     """The demo world plus EXTRA_ACTIVE running loans and EXTRA_FREE free borrowers."""
     from sqlalchemy import select
 
-    from gateway import demo
+    from devtools import demo
     from lending import members
     from lending.applications import apply_for_loan, approve_loan
     from lending.loans import outstanding_balance
@@ -251,7 +251,7 @@ def world_in(runtime: Any) -> World:
     """The world a previous run seeded (--reuse-db), read back from the database."""
     from sqlalchemy import select
 
-    from gateway import demo
+    from devtools import demo
     from lending.models import Member
 
     global REGISTRATIONS

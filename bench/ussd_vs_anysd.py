@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
 def pick_phones(world: World, count: int) -> list[tuple[str, str]]:
     """Borrowers with running loans (a balance to show) that the bench seeded, the same ones
     every run; not the demo's people (one has an impact survey waiting, offered at the dial)."""
-    from gateway.demo import BORROWERS
+    from devtools.demo import BORROWERS
 
     demo_phones = {person.phone for person in BORROWERS.values()}
     chosen = sorted((phone for phone in world.active if phone.number not in demo_phones),

@@ -1,6 +1,6 @@
 """Startup checks: a process that cannot work says why in one line, before it starts serving.
 
-Every entry point (the `flask` commands, gunicorn's master, `mkopo-dev`) calls
+Every entry point (the `flask` commands, gunicorn's master, the dev server) calls
 `check_database` once; a `ConfigurationError` it raises is printed as one line
 that says what is wrong and what to do, and the process exits non-zero.
 """

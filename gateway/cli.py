@@ -15,7 +15,7 @@ from core.outbox import sweep
 from core.runtime import Runtime
 from core.settings import ConfigurationError
 from core.startup import check_database
-from gateway import demo, impact_cli, ops_cli
+from gateway import demo_cli, impact_cli, ops_cli
 from gateway.migrate import downgrade, upgrade
 from gateway.worker import run_scheduler, run_worker
 from messaging import cli as messaging_cli
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
 
-COMMAND_MODULES = (demo, ops_cli, reconciliation_cli, payments_cli, messaging_cli, impact_cli)
+COMMAND_MODULES = (demo_cli, ops_cli, reconciliation_cli, payments_cli, messaging_cli, impact_cli)
 """Modules that expose `commands`: a list of click commands to register."""
 
 

@@ -1,4 +1,7 @@
-"""Run Alembic programmatically, from any working directory."""
+"""Run Alembic programmatically, from any working directory.
+
+The revisions live in the top-level `migrations/` folder, installed beside `gateway/`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(url: str, connection: Connection | None = None) -> Config:

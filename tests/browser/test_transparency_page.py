@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.demo import seed
+from devtools.demo import seed
 
 
 def test_the_transparency_page_shows_figures_partners_impact_and_method(

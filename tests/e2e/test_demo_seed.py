@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 import ledger
 from core import runtime as runtime_module
 from core.runtime import Runtime
+from devtools.demo import BORROWERS, seed
 from gateway import create_app
-from gateway.demo import BORROWERS, seed
 from lending.models import Loan, Member
 from payments.models import PaymentIntent
 

@@ -31,7 +31,8 @@ def test_the_access_log_masks_the_callback_token_and_phone_numbers(
     port, log = free_port(), tmp_path / "access.log"
     env = {**os.environ, "MKOPO_ENV": "test", "DATABASE_URL": runtime.settings.database_url,
            "REDIS_URL": runtime.redis_url, "CALLBACK_TOKEN": TOKEN,
-           "MKOPO_INSTANCE_PATH": str(runtime.settings.instance_path), "LOG_LEVEL": "WARNING"}
+           "MKOPO_INSTANCE_PATH": str(runtime.settings.instance_path), "LOG_LEVEL": "WARNING",
+           "PYTHONPATH": str(ROOT)}  # this checkout, however the venv was installed
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "gateway:create_app()",
          "-c", "python:gateway.gunicorn_conf", "--bind", f"127.0.0.1:{port}",

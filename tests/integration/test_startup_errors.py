@@ -1,7 +1,8 @@
 """A process that cannot start says why in one line and exits non-zero: no traceback wall.
 
 Each entry point runs as a real subprocess (`flask --app gateway …`, gunicorn with
-the project's config, `mkopo-dev`) with a DATABASE_URL that cannot work.
+the project's config, the dev server) with a DATABASE_URL that cannot work, importing
+this checkout's packages (PYTHONPATH), whatever the venv was installed from.
 """
 
 from __future__ import annotations
@@ -38,14 +39,15 @@ COMMANDS = {
     "flask worker": [sys.executable, "-m", "flask", "--app", "gateway", "worker"],
     "gunicorn": [str(BIN / "gunicorn"), "gateway:create_app()", "-c",
                  "python:gateway.gunicorn_conf", "--bind", "127.0.0.1:0"],
-    "dev.py run": [str(BIN / "mkopo-dev"), "--port", "0"],
+    "dev.py run": [sys.executable, "-m", "devtools.devserver", "--port", "0"],
 }
 
 
 def start(command: list[str], database_url: str, tmp_path: Path) -> tuple[int, list[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MKOPO_", "DATABASE_"))}
     env.update(DATABASE_URL=database_url, MKOPO_ENV="development",
-               MKOPO_INSTANCE_PATH=str(tmp_path), REDIS_URL=env.get("REDIS_URL", ""))
+               MKOPO_INSTANCE_PATH=str(tmp_path), REDIS_URL=env.get("REDIS_URL", ""),
+               PYTHONPATH=str(ROOT))
     if not env["REDIS_URL"]:
         del env["REDIS_URL"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,

@@ -101,7 +101,7 @@ def test_the_api_assigns_by_loan_reference(client, apps, session, operator) -> N
 
 
 def test_the_demo_opens_with_breaks_in_the_queue(signed_in, session) -> None:
-    from gateway.demo import seed
+    from devtools.demo import seed
 
     seed(session)
     session.commit()

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import select
 
-from gateway.demo import seed
+from devtools.demo import seed
 from gateway.ops_models import audit
 from lending.models import Loan
 from savings.models import Chama

@@ -135,10 +135,11 @@ def test_the_loan_approver_cannot_release_the_payout_by_api(app, session, loans,
 
 def test_the_demo_dead_ends_open_in_the_console(app, session, sim, worker, clock) -> None:
     """Faraji waits for verification and Imani's payout for an operator: both move on."""
-    from gateway.demo import BORROWERS, OPERATOR_EMAIL, OPERATOR_PASSWORD, seed
+    from devtools.demo import BORROWERS, OPERATOR_EMAIL, OPERATOR_PASSWORD
+    from gateway.demo_cli import seed_demo
     from lending.models import Member
 
-    seed(session)
+    seed_demo(session)
     session.commit()
     admin = app.test_client()
     admin.post("/ops/login", data={"email": OPERATOR_EMAIL, "password": OPERATOR_PASSWORD})

@@ -38,7 +38,7 @@ from payments.sweeps import query_overdue_intents, run_sweeps
 
 TOKEN = "test-callback-token"
 ORPHAN_CHECKOUT = "ws_CO_28112026091530123711000101"  # the fixture's; no intent has it
-MIGRATION = (Path(__file__).resolve().parents[2] / "gateway" / "migrations" / "versions"
+MIGRATION = (Path(__file__).resolve().parents[2] / "migrations" / "versions"
              / "0510_payments_break_facts.py")
 
 

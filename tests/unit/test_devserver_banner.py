@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from gateway.demo import DEMO_PIN, OPERATOR_EMAIL, OPERATOR_PASSWORD, demo_logins
-from gateway.devserver import announce_when_ready, banner
+from devtools.demo import DEMO_PIN, OPERATOR_EMAIL, OPERATOR_PASSWORD, demo_logins
+from devtools.devserver import announce_when_ready, banner
 
 
 def test_the_banner_has_the_addresses_and_the_demo_logins() -> None:

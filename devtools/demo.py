@@ -1,9 +1,10 @@
-"""`flask --app gateway seed-demo`: a partner, lenders, borrowers in every state, savers, a chama.
+"""The demo world: a partner, lenders, borrowers in every state, savers, a chama.
 
 Everything goes through the real services (registration, applications, funding,
 payment intents and their settlement), with the clock set back so that the
 history has dates: a loan repaid last month, one in arrears, one on time. Run it
-twice and nothing changes: the field partner is the marker.
+twice and nothing changes: the field partner is the marker. `flask --app gateway
+seed-demo` (`gateway.demo_cli`) builds it and adds the console logins named here.
 """
 
 from __future__ import annotations
@@ -13,17 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-import click
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import clock as clock_module
 from core.clock import FrozenClock, utcnow
-from gateway.auth import create_api_key, create_operator
-from gateway.demo_impact import seed_impact
-from gateway.ops_models import Operator
-from gateway.wiring import wire
+from devtools.demo_impact import seed_impact
 from insurance import capital, claims, policies
 from lending import members
 from lending import settlement as loan_settlement
@@ -364,15 +360,13 @@ def already_seeded(session: Session) -> bool:
 
 
 def seed(session: Session) -> bool:
-    """Build the demo world unless it is there; True when something was created."""
+    """Build the demo world unless it is there; True when something was created.
+
+    The demo runs the real services: the caller has wired the process (`wire()`).
+    """
     if already_seeded(session):
         return False
-    wire()  # the demo runs the real services: every domain's ports are installed
     Demo(session).build()
-    create_operator(session, email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD, role="admin",
-                    name="Demo administrator")
-    create_operator(session, email=APPROVER_EMAIL, password=APPROVER_PASSWORD, role="approver",
-                    name="Demo approver")
     return True
 
 
@@ -381,33 +375,3 @@ def demo_logins() -> list[str]:
     return [f"borrowers' and lenders' PIN: {DEMO_PIN}",
             f"console: {OPERATOR_EMAIL} / {OPERATOR_PASSWORD} (admin)",
             f"console: {APPROVER_EMAIL} / {APPROVER_PASSWORD} (approver, a second person)"]
-
-
-@click.command("seed-demo")
-def seed_demo_command() -> None:
-    """Create the demo data (idempotent): partner, lenders, borrowers, loans in every state."""
-    runtime = current_app.extensions["mkopo"]
-    if runtime.settings.is_production:
-        # Demo data is known logins, a printed operator key and money that never moved.
-        raise click.ClickException("seed-demo is refused in production (MKOPO_ENV=production): "
-                                   "it creates known logins and money that never moved")
-    with runtime.db.transaction() as session:
-        created = seed(session)
-        token = None
-        if created:
-            admin = session.scalar(select(Operator).where(Operator.email == OPERATOR_EMAIL))
-            assert admin is not None
-            _, token = create_api_key(session, role="operator", owner_id=admin.id, name="demo")
-    click.echo("demo data created" if created else "demo data already present")
-    # Printed on every run: whoever restarts the dev server needs the logins again.
-    for login in demo_logins():
-        click.echo(f"  {login}")
-    if token:
-        click.echo(f"  operator API key (acts for {OPERATOR_EMAIL}; shown once): {token}")
-    else:
-        click.echo(f"  operator API key: shown once when first seeded; make another with "
-                   f"flask --app gateway create-api-key --role operator --operator "
-                   f"{OPERATOR_EMAIL}")
-
-
-commands = [seed_demo_command]

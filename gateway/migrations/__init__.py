@@ -1,1 +1,0 @@
-"""Alembic migrations; run with `flask --app gateway db upgrade`."""
