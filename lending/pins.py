@@ -153,10 +153,3 @@ def _legacy_matches(stored: str, pin: str) -> bool:
         return _LEGACY_HASHER.verify(stored, peppered)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def legacy_hash_pin(pin: str, hasher: PasswordHasher | None = None) -> str:
-    """An argon2id verifier as made before PIN_KEY (tests and migrations of old data only)."""
-    pepper = runtime.current().settings.pin_pepper.encode()
-    peppered = hmac.new(pepper, pin.encode(), hashlib.sha256).hexdigest()
-    return (hasher or _LEGACY_HASHER).hash(peppered)

@@ -10,6 +10,8 @@ Tests that need real commits (races, subprocesses) use `committed_db` instead.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from argon2 import PasswordHasher
 from rq import SimpleWorker
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -220,11 +223,10 @@ class PinKeying:
         self.monkeypatch = monkeypatch
 
     def legacy_hash(self, pin: str) -> str:
-        from argon2 import PasswordHasher
-
-        from lending.pins import legacy_hash_pin
-
-        return legacy_hash_pin(pin, PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        """argon2id over HMAC-SHA-256(PIN_PEPPER, PIN), as `lending.pins` wrote them before."""
+        pepper = self.runtime.settings.pin_pepper.encode()
+        peppered = hmac.new(pepper, pin.encode(), hashlib.sha256).hexdigest()
+        return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(peppered)
 
     def rotate(self, key_id: str, key: str) -> None:
         """Make `key_id` the current PIN key; the current one becomes a retired key."""

@@ -12,13 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-
-from core.clock import FrozenClock
-from core.outbox import PermanentError, TransientError
-from core.settings import Settings
-from payments.providers.base import InvalidRequest, MobileMoneyProvider
-from payments.providers.daraja import AlreadyInProcess, DarajaProvider, RetryPolicy
-from payments.providers.fake_daraja import (
+from fakes_daraja import (  # tests/ is on sys.path (rootdir conftest)
     ALREADY_IN_PROCESS,
     B2C_PATHS,
     BAD_REQUEST,
@@ -35,6 +29,12 @@ from payments.providers.fake_daraja import (
     UNAUTHORIZED,
     FakeDaraja,
 )
+
+from core.clock import FrozenClock
+from core.outbox import PermanentError, TransientError
+from core.settings import Settings
+from payments.providers.base import InvalidRequest, MobileMoneyProvider
+from payments.providers.daraja import AlreadyInProcess, DarajaProvider, RetryPolicy
 
 KEY, SECRET, SHORTCODE, PASSKEY = "ck-test", "cs-test", "174379", "pk-test"
 TOKEN = "cb-secret-token"

@@ -8,12 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from lending import settlement as loan_settlement
-from lending.models import Loan
-from payments.factory import using_provider
-from payments.providers.daraja import DarajaProvider, RetryPolicy
-from payments.providers.fake_daraja import (
+from fakes_daraja import (  # tests/ is on sys.path (rootdir conftest)
     B2C_PATHS,
     SLOW,
     STATUS_PATH,
@@ -21,6 +16,11 @@ from payments.providers.fake_daraja import (
     STK_QUERY_PATH,
     FakeDaraja,
 )
+
+from lending import settlement as loan_settlement
+from lending.models import Loan
+from payments.factory import using_provider
+from payments.providers.daraja import DarajaProvider, RetryPolicy
 from payments.sweeps import run_sweeps
 
 TOKEN = "test-callback-token"
@@ -100,7 +100,7 @@ def test_a_b2c_whose_answer_times_out_is_never_sent_again(
 def test_a_b2c_daraja_refuses_fails_the_payout_with_a_break(
     session, loans, worker, books, fake, daraja
 ) -> None:
-    from payments.providers.fake_daraja import BAD_REQUEST
+    from fakes_daraja import BAD_REQUEST
 
     loan = loans.funded(100_000, commit=False)
     session.commit()
