@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devtools import demo
-from gateway.auth import create_api_key, create_operator
+from gateway.api_keys import create_api_key
+from gateway.operators import create_operator
 from gateway.ops_models import Operator
 from gateway.wiring import wire
 

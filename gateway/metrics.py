@@ -8,7 +8,7 @@ from flask import Flask, Response, abort, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from gateway.database import get_runtime
-from gateway.guards import address_allowed, secret_matches
+from gateway.provider_guards import address_allowed, secret_matches
 
 REQUEST_LATENCY = Histogram(
     "mkopo_http_request_seconds", "HTTP request latency", ["endpoint", "method", "status"],

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from gateway.database import get_runtime, get_session
 from gateway.errors import json_error
-from gateway.guards import address_allowed
+from gateway.provider_guards import address_allowed
 from payments.inbox import Unreadable, store_callback
 from payments.processing import request_processing
 from payments.providers.base import EventKind

@@ -7,7 +7,8 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.auth import create_api_key, create_operator
+from gateway.api_keys import create_api_key
+from gateway.operators import create_operator
 from gateway.ops_models import API_ROLES, OPERATOR_ROLES, Operator
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from gateway.database import get_runtime, get_session
-from gateway.guards import require_africas_talking
+from gateway.provider_guards import require_africas_talking
 from messaging.inbound import InboundForm, InvalidInbound, store_inbound
 from messaging.optouts import AT_OPT_OUT, opt_out
 from messaging.reports import InvalidReport, ReportForm, record_delivery_report

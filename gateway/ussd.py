@@ -21,8 +21,8 @@ from werkzeug.exceptions import HTTPException
 from core.phones import InvalidPhoneNumber, normalize_phone
 from gateway import errors
 from gateway.database import get_runtime, get_session
-from gateway.guards import require_africas_talking
 from gateway.metrics import USSD_DROPOFF
+from gateway.provider_guards import require_africas_talking
 from menus.adapters import DomainBorrowerServices
 from menus.engine import EngineConfig, UssdEngine, UssdRequest
 from menus.events import KNOWN_STATUSES, SessionEnded, parse_event_date, record_event

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from gateway.auth import require_api_key
+from gateway.api_keys import require_api_key
 from gateway.errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

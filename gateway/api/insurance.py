@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from gateway.api.base import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
 from gateway.api.loans import caller_label
-from gateway.auth import Caller, current_caller
+from gateway.api_keys import Caller, current_caller
 from gateway.database import get_session
 from insurance import capital, claims
 from insurance.errors import InsuranceError

@@ -22,7 +22,7 @@ from gateway.api.base import (
     page_args,
     query,
 )
-from gateway.auth import current_caller
+from gateway.api_keys import current_caller
 from gateway.database import get_session
 from impact import reach as impact
 from lending import autolend, digest, lenders

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from gateway.api.base import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
-from gateway.auth import Caller, caller_actor, current_caller
+from gateway.api_keys import Caller, caller_actor, current_caller
 from gateway.database import get_session
 from gateway.decisions import decide_application
 from gateway.ops.queries import Scope, find_loan, list_loans

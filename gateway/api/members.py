@@ -13,7 +13,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from gateway.api.base import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
-from gateway.auth import caller_actor, caller_operator, current_caller
+from gateway.api_keys import caller_actor, caller_operator, current_caller
 from gateway.database import get_session
 from gateway.decisions import decide_member, unlock_member_pin
 from gateway.ops.queries import Scope, find_member, list_members

@@ -9,8 +9,9 @@ from typing import Any
 from flask import Response, jsonify
 
 from gateway.api.base import ApiError, bp, choice_arg, endpoint, json_body, page_args, query
-from gateway.auth import caller_actor, caller_operator, current_caller, operator_actor
+from gateway.api_keys import caller_actor, caller_operator, current_caller
 from gateway.database import get_session
+from gateway.operators import operator_actor
 from gateway.ops_models import audit
 from lending.queries import loan_by_reference
 from payments.models import BREAK_STATUSES, ReconciliationBreak

@@ -14,7 +14,7 @@ from flask import Response, jsonify
 
 from gateway.api.base import ApiError, bp, endpoint, int_arg, json_body, page_args, query
 from gateway.api.loans import caller_label
-from gateway.auth import Caller, current_caller
+from gateway.api_keys import Caller, current_caller
 from gateway.database import get_session
 from savings import chamas, queries
 from savings.errors import SavingsError

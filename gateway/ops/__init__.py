@@ -6,9 +6,9 @@ module below adds its pages to it, and every one is named here.
 
 from __future__ import annotations
 
-from gateway.ops import auth, impact_views, insurance, people, savings, views
+from gateway.ops import console_login, impact_views, insurance, people, savings, views
 from gateway.ops.blueprint import bp, csrf
 
-PAGE_MODULES = (auth, impact_views, insurance, people, savings, views)
+PAGE_MODULES = (console_login, impact_views, insurance, people, savings, views)
 
 __all__ = ["PAGE_MODULES", "bp", "csrf"]

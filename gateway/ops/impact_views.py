@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from education.lessons import LESSONS, learning_by_member
 from gateway.database import get_session
-from gateway.ops.auth import console_actor, current_operator, requires
 from gateway.ops.blueprint import bp
+from gateway.ops.console_login import console_actor, current_operator, requires
 from impact import reports, surveys
 from impact.definition import SurveyInvalid
 from impact.statistics import MIN_CELL

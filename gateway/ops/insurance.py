@@ -13,8 +13,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from gateway.database import get_session
-from gateway.ops.auth import console_actor, current_operator, is_partner_operator, requires
 from gateway.ops.blueprint import bp
+from gateway.ops.console_login import console_actor, current_operator, is_partner_operator, requires
 from gateway.ops_models import audit
 from insurance import claims
 from insurance.errors import InsuranceError

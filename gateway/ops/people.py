@@ -14,8 +14,8 @@ from core.clock import utcnow
 from gateway.database import get_session
 from gateway.decisions import decide_member, decide_payout, unlock_member_pin
 from gateway.ops import queries
-from gateway.ops.auth import console_actor, current_operator, requires
 from gateway.ops.blueprint import bp
+from gateway.ops.console_login import console_actor, current_operator, requires
 from gateway.ops.views import PAGE_SIZE, _int, _scope
 from lending.errors import LendingError
 from lending.models import MEMBER_ACTIVE, MEMBER_REJECTED, PENDING_VERIFICATION, SUSPENDED

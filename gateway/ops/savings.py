@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import abort, render_template
 
 from gateway.database import get_session
-from gateway.ops.auth import current_operator, requires
 from gateway.ops.blueprint import bp
+from gateway.ops.console_login import current_operator, requires
 from gateway.ops.views import PAGE_SIZE, _int
 from savings import queries
 

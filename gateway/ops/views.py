@@ -12,7 +12,8 @@ from core.phones import mask_phone
 from gateway.database import get_runtime, get_session
 from gateway.decisions import decide_application
 from gateway.ops import charts, jobs, queries
-from gateway.ops.auth import (
+from gateway.ops.blueprint import bp
+from gateway.ops.console_login import (
     SEES_PHONES,
     console_actor,
     current_operator,
@@ -20,7 +21,6 @@ from gateway.ops.auth import (
     is_partner_operator,
     requires,
 )
-from gateway.ops.blueprint import bp
 from gateway.ops_models import audit
 from lending.arrears import PAR1, PAR30, PAR_LABELS
 from lending.errors import LendingError

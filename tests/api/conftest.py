@@ -5,7 +5,8 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.auth import create_api_key, create_operator
+from gateway.api_keys import create_api_key
+from gateway.operators import create_operator
 from gateway.ops_models import Operator
 
 _operators = itertools.count(1)

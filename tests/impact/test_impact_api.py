@@ -11,7 +11,8 @@ from sqlalchemy import select
 import ledger
 from core.clock import utcnow
 from education.lessons import check_answer
-from gateway.auth import create_api_key, create_operator
+from gateway.api_keys import create_api_key
+from gateway.operators import create_operator
 from impact.default_survey import DEFAULT_SURVEY
 
 _n = itertools.count(1)

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from gateway.auth import create_api_key, create_operator
+from gateway.api_keys import create_api_key
+from gateway.operators import create_operator
 
 DAY = "2026-03-02"
 _operators = itertools.count(1)

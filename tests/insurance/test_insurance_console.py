@@ -6,7 +6,7 @@ import itertools
 
 from sqlalchemy import select
 
-from gateway.auth import create_operator
+from gateway.operators import create_operator
 from insurance import claims
 from insurance.models import Claim
 from lending.models import Member

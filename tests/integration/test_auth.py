@@ -3,14 +3,8 @@
 import pytest
 
 from core.clock import utcnow
-from gateway.auth import (
-    AuthError,
-    authenticate_token,
-    caller_actor,
-    check_login,
-    create_api_key,
-    create_operator,
-)
+from gateway.api_keys import KeyRefused, authenticate_token, caller_actor, create_api_key
+from gateway.operators import LoginRefused, check_login, create_operator
 from gateway.ops_models import Operator
 
 
@@ -28,14 +22,14 @@ def operator(session, role: str = "admin", email: str = "ops@mkopo.test") -> Ope
 @pytest.mark.parametrize("token", ["", "mk_", "mk_abc", "nope.nope", "mk_000000000000.wrong"])
 def test_bad_tokens_are_refused(session, token: str) -> None:
     create_api_key(session, role="operator", owner_id=operator(session).id)
-    with pytest.raises(AuthError):
+    with pytest.raises(KeyRefused):
         authenticate_token(session, token)
 
 
 def test_a_revoked_key_is_refused(session) -> None:
     key, token = create_api_key(session, role="operator", owner_id=operator(session).id)
     key.revoked_at = utcnow()
-    with pytest.raises(AuthError):
+    with pytest.raises(KeyRefused):
         authenticate_token(session, token)
 
 
@@ -73,9 +67,9 @@ def test_operator_login_locks_after_five_failures(session, clock) -> None:
                     role="admin")
     assert check_login(session, "ops@mkopo.test", "correct horse battery").role == "admin"
     for _ in range(5):
-        with pytest.raises(AuthError, match="wrong"):
+        with pytest.raises(LoginRefused, match="wrong"):
             check_login(session, "ops@mkopo.test", "guess")
-    with pytest.raises(AuthError, match="too many"):
+    with pytest.raises(LoginRefused, match="too many"):
         check_login(session, "ops@mkopo.test", "correct horse battery")
     clock.advance(minutes=16)
     assert check_login(session, "ops@mkopo.test", "correct horse battery").failed_logins == 0

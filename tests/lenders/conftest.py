@@ -99,7 +99,8 @@ def world(session: Session, clock: Any) -> World:
 @pytest.fixture
 def token(session: Session) -> Any:
     """Bearer headers for a new key: token("operator"), token("lender", owner_id=7)."""
-    from gateway.auth import create_api_key, create_operator
+    from gateway.api_keys import create_api_key
+    from gateway.operators import create_operator
 
     def make(role: str, owner_id: int | None = None) -> dict[str, str]:
         if role == "operator" and owner_id is None:

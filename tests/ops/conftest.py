@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from ops_world import PASSWORD
 
-from gateway.auth import create_operator
+from gateway.operators import create_operator
 from gateway.ops_models import Operator
 
 _n = itertools.count(1)

@@ -80,7 +80,7 @@ def test_an_unknown_loan_reference_is_explained_and_changes_nothing(signed_in, s
 
 
 def test_the_api_assigns_by_loan_reference(client, apps, session, operator) -> None:
-    from gateway.auth import create_api_key
+    from gateway.api_keys import create_api_key
 
     loan = apps.active(apps.partner())
     item = unmatched_paybill(session, "BPI1")

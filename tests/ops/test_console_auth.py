@@ -114,7 +114,8 @@ def test_the_console_refuses_a_form_without_its_csrf_token(csrf_app, operator) -
 
 
 def test_the_api_and_callbacks_stay_free_of_csrf(csrf_app, session) -> None:
-    from gateway.auth import create_api_key, create_operator
+    from gateway.api_keys import create_api_key
+    from gateway.operators import create_operator
 
     person = create_operator(session, email="csrf-free@mkopo.test", password=PASSWORD,
                              role="admin")

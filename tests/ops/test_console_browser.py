@@ -18,7 +18,7 @@ from ops_world import PASSWORD, Applications
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from gateway.auth import create_operator
+from gateway.operators import create_operator
 from lending.models import Loan
 from payments.breaks import record_break
 from payments.models import ReconciliationBreak

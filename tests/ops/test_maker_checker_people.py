@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.auth import create_api_key
+from gateway.api_keys import create_api_key
 from payments.breaks import record_break
 
 

@@ -6,7 +6,7 @@ import itertools
 
 from sqlalchemy import select
 
-from gateway.auth import create_api_key
+from gateway.api_keys import create_api_key
 from gateway.ops_models import AuditEntry
 from lending import members
 from messaging.models import SmsMessage

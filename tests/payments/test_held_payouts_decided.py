@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.auth import create_api_key, create_operator, operator_actor
+from gateway.api_keys import create_api_key
 from gateway.decisions import decide_application
+from gateway.operators import create_operator, operator_actor
 from gateway.ops_models import AuditEntry, Operator
 from lending.applications import apply_for_loan
 from lending.catalog import create_product

@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 from argon2 import PasswordHasher
 
-from gateway.auth import create_api_key, create_operator
+from gateway.api_keys import create_api_key
+from gateway.operators import create_operator
 from savings import accounts, chamas
 
 KES = 100
@@ -132,9 +133,9 @@ def test_the_openapi_document_describes_the_savings_endpoints(client) -> None:
 
 @pytest.fixture(autouse=True)
 def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway import auth
+    from gateway import operators
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8,
+    monkeypatch.setattr(operators, "_hasher", PasswordHasher(time_cost=1, memory_cost=8,
                                                         parallelism=1))
 
 

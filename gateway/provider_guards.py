@@ -1,4 +1,6 @@
-"""Who may call the provider endpoints: address allowlists and shared secrets.
+"""Who may call the provider endpoints (USSD, SMS, M-Pesa): address allowlists, shared secrets.
+
+`/metrics` uses the same two checks for its scraper.
 
 Addresses are the real client's: behind `TRUSTED_PROXY_HOPS` proxies, werkzeug's
 ProxyFix has already put the forwarded address in `request.remote_addr`.

@@ -1,4 +1,7 @@
-"""Console login: hashed passwords with lockout (gateway.auth), sessions, roles."""
+"""Who may use the console: login and logout, the signed-in session, roles per page.
+
+Passwords and their lockout are operator accounts' (`gateway.operators`).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ from flask import abort, current_app, g, redirect, render_template, request, ses
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from core.clock import utcnow
-from gateway.auth import AuthError, check_login, operator_actor
 from gateway.database import get_session
+from gateway.operators import LoginRefused, check_login, operator_actor
 from gateway.ops.blueprint import bp, csrf
 from gateway.ops_models import ROLE_RANK, Operator, audit
 from reconciliation.resolutions import Actor
@@ -115,7 +118,7 @@ def login() -> Any:
     db = get_session()
     try:
         operator = check_login(db, email, request.form.get("password", ""))
-    except AuthError as exc:
+    except LoginRefused as exc:
         db.commit()  # the failure count (and any lockout) must stick
         logger.info("console login refused")
         return render_template("ops/login.html", error=str(exc), email=email,

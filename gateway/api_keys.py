@@ -1,4 +1,4 @@
-"""Authentication: bearer API keys with a role and an owner; operator passwords with lockout."""
+"""Who calls the JSON API: bearer API keys with a role and an owner (`require_api_key`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,18 +17,16 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from gateway.database import get_session
 from gateway.errors import json_error
-from gateway.ops_models import API_ROLES, OPERATOR_ROLES, ApiKey, Operator
+from gateway.operators import operator_actor
+from gateway.ops_models import API_ROLES, ApiKey, Operator
 from reconciliation.resolutions import Actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 KEY_PREFIX = "mk_"
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
-_hasher = PasswordHasher()
 
 
-class AuthError(Exception):
-    """Credentials refused."""
+class KeyRefused(Exception):
+    """The bearer token is malformed, unknown or revoked."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +41,6 @@ class Caller:
     def operator_id(self) -> int | None:
         """The person an operator key acts for (None for other keys)."""
         return self.owner_id if self.role == "operator" else None
-
-
-# --- API keys -------------------------------------------------------------------
 
 
 def _digest(secret: str) -> str:
@@ -82,16 +74,16 @@ def create_api_key(session: Session, *, role: str, owner_id: int | None = None,
 
 
 def authenticate_token(session: Session, token: str) -> Caller:
-    """The caller behind a bearer token, or AuthError."""
+    """The caller behind a bearer token, or KeyRefused."""
     body = token.removeprefix(KEY_PREFIX)
     prefix, _, secret = body.partition(".")
     if not token.startswith(KEY_PREFIX) or not prefix or not secret:
-        raise AuthError("malformed API key")
+        raise KeyRefused("malformed API key")
     key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if key is None or key.revoked_at is not None:
-        raise AuthError("unknown or revoked API key")
+        raise KeyRefused("unknown or revoked API key")
     if not hmac.compare_digest(key.secret_hash, _digest(secret)):
-        raise AuthError("unknown or revoked API key")
+        raise KeyRefused("unknown or revoked API key")
     key.last_used_at = utcnow()
     return Caller(key_id=key.id, role=key.role, owner_id=key.owner_id)
 
@@ -109,7 +101,7 @@ def require_api_key(*roles: str) -> Callable[[F], F]:
             session = get_session()
             try:
                 caller = authenticate_token(session, token.strip())
-            except AuthError as exc:
+            except KeyRefused as exc:
                 return json_error(401, "unauthorized", str(exc))
             session.commit()  # last_used_at
             if roles and caller.role not in roles:
@@ -135,11 +127,6 @@ def caller_operator(session: Session, caller: Caller) -> Operator | None:
     return operator if operator is not None and operator.active else None
 
 
-def operator_actor(operator: Operator) -> Actor:
-    """An operator as an actor, the same whether they use the console or an API key."""
-    return Actor(f"operator:{operator.id}", operator.email)
-
-
 def caller_actor(session: Session, caller: Caller) -> Actor:
     """Who acts behind an API key: its operator, or (other keys) the key itself."""
     operator = caller_operator(session, caller)
@@ -147,48 +134,3 @@ def caller_actor(session: Session, caller: Caller) -> Actor:
         return operator_actor(operator)
     owner = f" of {caller.role.replace('_', ' ')} {caller.owner_id}" if caller.owner_id else ""
     return Actor(f"api-key:{caller.key_id}", f"API key {caller.key_id}{owner}")
-
-
-# --- operators ------------------------------------------------------------------
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def create_operator(session: Session, *, email: str, password: str, role: str,
-                    name: str = "", field_partner_id: int | None = None) -> Operator:
-    if role not in OPERATOR_ROLES:
-        raise ValueError(f"role must be one of {', '.join(OPERATOR_ROLES)}")
-    if len(password) < 10:
-        raise ValueError("passwords need at least 10 characters")
-    operator = Operator(
-        email=email.strip().lower(), name=name, password_hash=hash_password(password),
-        role=role, field_partner_id=field_partner_id, failed_logins=0, active=True,
-        created_at=utcnow(),
-    )
-    session.add(operator)
-    session.flush()
-    return operator
-
-
-def check_login(session: Session, email: str, password: str) -> Operator:
-    """The operator for these credentials; counts failures and locks after five."""
-    operator = session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
-    if operator is None or not operator.active:
-        _hasher.hash(password)  # spend the same time as a real check: no user enumeration
-        raise AuthError("wrong email or password")
-    now = utcnow()
-    if operator.locked_until is not None and operator.locked_until > now:
-        raise AuthError("too many failed attempts; try again later")
-    try:
-        _hasher.verify(operator.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        operator.failed_logins += 1
-        if operator.failed_logins >= MAX_FAILED_LOGINS:
-            operator.locked_until, operator.failed_logins = now + LOCKOUT, 0
-        raise AuthError("wrong email or password") from None
-    operator.failed_logins, operator.locked_until, operator.last_login_at = 0, None, now
-    if _hasher.check_needs_rehash(operator.password_hash):
-        operator.password_hash = hash_password(password)
-    return operator
