@@ -192,11 +192,6 @@ class Database:
 RowT = TypeVar("RowT", bound=Base)
 
 
-def for_update(session: Session) -> dict[str, Any]:
-    """Options for `select(...).with_for_update(**...)` that also work on SQLite."""
-    return {} if session.get_bind().dialect.name == "sqlite" else {"nowait": False}
-
-
 _INSERTED = "insert_once_rows"
 
 
@@ -209,13 +204,24 @@ def insert_once(session: Session, model: type[RowT], values: dict[str, Any],
     transaction and then do nothing. The object is built from `values` (columns
     not given load on first use), not read back.
     """
-    dialect = session.get_bind().dialect.name
     table = cast(Table, model.__table__)
     new_id = session.connection().execute(
-        _insert_once_statement(table, key, dialect), values).scalar()
+        _insert_once_statement(table, key, session.get_bind().dialect.name), values).scalar()
     if new_id is None:
         return None
     return attach_inserted(session, model, new_id, values)
+
+
+def skipping_duplicates(table: Table | type[Base], key: str | tuple[str, ...],
+                        dialect: str) -> Any:
+    """`INSERT INTO table … ON CONFLICT (key) DO NOTHING` in `dialect` (the bind's name).
+
+    The one place that picks PostgreSQL's or SQLite's construct (their ON CONFLICT
+    clauses are written alike); add `.values()`, `.from_select()` or `.returning()`.
+    Built once per table and key: the values come as parameters.
+    """
+    target = cast(Table, table.__table__) if isinstance(table, type) else table
+    return _skipping_duplicates(target, (key,) if isinstance(key, str) else key, dialect)
 
 
 def attach_inserted(session: Session, model: type[RowT], new_id: int,
@@ -231,10 +237,15 @@ def attach_inserted(session: Session, model: type[RowT], new_id: int,
 
 
 @lru_cache(maxsize=256)
+def _skipping_duplicates(table: Table, keys: tuple[str, ...], dialect: str) -> Any:
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return upsert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@lru_cache(maxsize=256)
 def _insert_once_statement(table: Table, key: str, dialect: str) -> Any:
     """Built once per table: the values come as parameters, so it is also compiled once."""
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return upsert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)
+    return _skipping_duplicates(table, (key,), dialect).returning(table.c.id)
 
 
 def _innermost(session: Session) -> SessionTransaction | None:

@@ -16,12 +16,11 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Index, String, Table, Text, bindparam, event, inspect, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from core import runtime
 from core.clock import utcnow
-from core.db import Base, JSONDict, Timestamp, insert_once, intpk
+from core.db import Base, JSONDict, Timestamp, insert_once, intpk, skipping_duplicates
 from core.jobs import drain_started, enqueue_quietly, request_drain
 
 logger = logging.getLogger(__name__)
@@ -105,9 +104,7 @@ def remember_new(session: Session, items: list[tuple[int, str]]) -> None:
 @lru_cache(maxsize=2)
 def _insert_items(dialect: str) -> Any:
     table = cast(Table, OutboxItem.__table__)
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (upsert(table).on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.id, table.c.queue))
+    return skipping_duplicates(table, "key", dialect).returning(table.c.id, table.c.queue)
 
 
 DRAINED_QUEUES = frozenset({"sms"})

@@ -30,10 +30,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.db import insert_once
+from core.db import insert_once, skipping_duplicates
 from impact.definition import SurveyDefinition
 from impact.models import (
     ANSWERED,
@@ -287,10 +286,10 @@ def postpone(session: Session, member_id: int, invitation_id: int) -> None:
 def opt_out(session: Session, member_id: int, now: datetime) -> None:
     """Never ask me: closes her open invitations and keeps her out of every survey."""
     if not is_opted_out(session, member_id):
-        insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-                  else sqlite.insert)  # two sessions of hers may say "never" at once
-        session.execute(insert(SurveyOptOut).values(member_id=member_id, opted_out_at=now)
-                        .on_conflict_do_nothing(index_elements=["member_id"]))
+        # two sessions of hers may say "never" at once
+        session.execute(skipping_duplicates(SurveyOptOut, "member_id",
+                                            session.get_bind().dialect.name)
+                        .values(member_id=member_id, opted_out_at=now))
     session.execute(update(SurveyInvitation)
                     .where(SurveyInvitation.member_id == member_id,
                            SurveyInvitation.status.in_(OPEN_INVITATIONS))

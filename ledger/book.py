@@ -35,12 +35,11 @@ from sqlalchemy import (
     update,
     values,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from core.clock import utcnow
-from core.db import UTCDateTime, insert_once
+from core.db import UTCDateTime, insert_once, skipping_duplicates
 from ledger.chart import AccountSpec, normal_balance
 from ledger.models import Account, JournalEntry, Posting
 
@@ -388,12 +387,10 @@ def _insert_entry_and_postings(session: Session, entry: dict[str, Any],
 
 def _insert_entry_then_postings(session: Session, entry: dict[str, Any],
                                 legs: Mapping[int, int], currency: str) -> int | None:
-    upsert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
     table = cast(Table, JournalEntry.__table__)
     conn = session.connection()
-    entry_id = conn.execute(upsert(table).values(entry)
-                            .on_conflict_do_nothing(index_elements=["key"])
-                            .returning(table.c.id)).scalar()
+    entry_id = conn.execute(skipping_duplicates(table, "key", conn.dialect.name)
+                            .values(entry).returning(table.c.id)).scalar()
     if entry_id is not None:
         conn.execute(insert(Posting), [
             dict(entry_id=entry_id, account_id=account_id, amount=amount, currency=currency)
@@ -434,11 +431,8 @@ def balance(session: Session, spec: AccountSpec) -> int:
 def lock_account(session: Session, spec: AccountSpec, currency: str = "KES") -> Account:
     """Take the account's row lock for the rest of the transaction (read-then-post)."""
     account = get_account(session, spec, currency)
-    query = select(Account).where(Account.id == account.id).execution_options(
-        populate_existing=True
-    )
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update(key_share=True)
+    query = select(Account).where(Account.id == account.id).with_for_update(
+        key_share=True).execution_options(populate_existing=True)
     locked = session.scalar(query)
     assert locked is not None
     return locked

@@ -119,10 +119,10 @@ def _digest_some(session: Session, day: date, cutoff: datetime) -> tuple[int, in
         .join(Member, Member.id == LenderCredit.lender_id)
         .where(LenderCredit.lender_id.in_(lenders), LenderCredit.notified_at.is_(None),
                LenderCredit.received_at < cutoff)
-        .order_by(LenderCredit.lender_id, LenderCredit.id))
-    if session.get_bind().dialect.name == "postgresql":
-        # a second job at the same time leaves these lenders to this one
-        query = query.with_for_update(of=LenderCredit, skip_locked=True)
+        .order_by(LenderCredit.lender_id, LenderCredit.id)
+        # a second job at the same time leaves these lenders to this one (SQLAlchemy
+        # leaves the clause out on SQLite, whose writers take turns)
+        .with_for_update(of=LenderCredit, skip_locked=True))
     rows = session.execute(query).all()
     by_lender: dict[int, list[Any]] = {}
     for row in rows:

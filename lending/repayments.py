@@ -366,9 +366,10 @@ _LOCK = (
            Member.language, Member.first_name)
     .join(Product, Product.id == Loan.product_id)
     .join(Member, Member.id == Loan.borrower_id)
-    .where(Loan.id == bindparam("loan_id")))
-# OF loans: not the product row all its loans share, nor the borrower's
-_LOCK_FOR_UPDATE = _LOCK.with_for_update(of=Loan)
+    .where(Loan.id == bindparam("loan_id"))
+    # OF loans: not the product row all its loans share, nor the borrower's (SQLAlchemy
+    # leaves the clause out on SQLite)
+    .with_for_update(of=Loan))
 _INSTALLMENTS = (select(*_INSTALLMENT_COLUMNS)
                  .where(LoanInstallment.loan_id == bindparam("loan_id"))
                  .order_by(LoanInstallment.number))
@@ -379,8 +380,7 @@ _STAKES = (select(*_STAKE_COLUMNS).join(Member, Member.id == LoanFunding.lender_
 
 def _lock(session: Session, loan_id: int) -> _Loan:
     """The loan row, locked for the rest of the transaction, with what a repayment reads."""
-    query = _LOCK if session.get_bind().dialect.name == "sqlite" else _LOCK_FOR_UPDATE
-    row = session.connection().execute(query, {"loan_id": loan_id}).first()
+    row = session.connection().execute(_LOCK, {"loan_id": loan_id}).first()
     if row is None:
         raise LendingError("unknown_loan", f"no loan {loan_id}")
     return _Loan(*tuple(row))

@@ -13,12 +13,11 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import outbox, runtime
 from core.clock import utcnow
-from core.db import UTCDateTime, insert_once
+from core.db import UTCDateTime, insert_once, skipping_duplicates
 from core.outbox import OutboxItem, TransientError
 from core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from core.settings import Settings
@@ -198,8 +197,7 @@ def _queue_in_one_statement(session: Session, wanted: list[Outgoing], now: datet
 def _insert_messages(dialect: str) -> Any:
     """INSERT … ON CONFLICT DO NOTHING RETURNING, run as one multi-row statement per batch."""
     table = cast(Table, SmsMessage.__table__)
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (upsert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return (skipping_duplicates(table, "idempotency_key", dialect)
             .returning(table.c.idempotency_key, table.c.status))
 
 

@@ -18,11 +18,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Table, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core import runtime
 from core.clock import utcnow
+from core.db import skipping_duplicates
 from core.jobs import enqueue_quietly
 from core.outbox import PENDING, OutboxItem, dispatch
 from messaging.models import QUEUED, SUPPRESSED, SmsMessage
@@ -189,10 +189,7 @@ def _insert_ignoring_duplicates(
     assert isinstance(table, Table)
     if session.get_bind().dialect.name == "postgresql":
         return _insert_unnest(session, table, rows, unique, returning)
-    statement: Any = sqlite_insert(table)
-    statement = statement.on_conflict_do_nothing(index_elements=[unique]).returning(
-        table.c[returning]
-    )
+    statement = skipping_duplicates(table, unique, "sqlite").returning(table.c[returning])
     return list(session.execute(statement, rows).all())
 
 

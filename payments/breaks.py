@@ -17,11 +17,10 @@ import logging
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.db import insert_once
+from core.db import insert_once, skipping_duplicates
 from payments.models import (
     CALLBACK_WITHOUT_INTENT,
     DISMISSED,
@@ -147,9 +146,8 @@ def open_breaks_from(session: Session, rows: Select[Any]) -> int:
     table = cast(Table, ReconciliationBreak.__table__)
     chosen = rows.subquery("chosen")
     new = select(*chosen.c).where(~exists().where(table.c.dedupe_key == chosen.c.dedupe_key))
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (insert(table).from_select(BREAK_COLUMNS, new)
-                 .on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    statement = skipping_duplicates(table, "dedupe_key", session.get_bind().dialect.name
+                                    ).from_select(BREAK_COLUMNS, new)
     session.flush()
     result = session.connection().execute(statement.execution_options(preserve_rowcount=True))
     return max(result.rowcount, 0)

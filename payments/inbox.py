@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.db import skipping_duplicates
 from payments.breaks import open_unprocessable_break, record_break
 from payments.models import AMOUNT_MISMATCH, DUPLICATE, INBOX_FAILED, RECEIVED, CallbackInbox
 from payments.providers.base import EventKind, MalformedCallback
@@ -129,7 +129,7 @@ def _store_unreadable(
 
 
 _TABLE = cast(Table, CallbackInbox.__table__)
-_KEY = ["provider", "kind", "external_id"]
+_KEY = ("provider", "kind", "external_id")
 _COLUMNS = ("provider", "kind", "external_id", "raw", "remote_addr", "received_at", "status",
             "attempts", "error")
 # The callback hot path. On PostgreSQL the INSERT goes to the driver as written: building and
@@ -140,7 +140,7 @@ _PG_INSERT = (
     f"VALUES ({', '.join(f'%({c})s' for c in _COLUMNS)}) "
     "ON CONFLICT (provider, kind, external_id) DO NOTHING RETURNING id"
 )
-_INSERT = sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=_KEY).returning(_TABLE.c.id)
+_INSERT = skipping_duplicates(_TABLE, _KEY, "sqlite").returning(_TABLE.c.id)
 
 
 def _insert(

@@ -217,10 +217,9 @@ def _checked_reason(reason: str | None) -> str:
 
 
 def _open_break(session: Session, break_id: int) -> ReconciliationBreak:
+    # SQLAlchemy leaves FOR UPDATE out on SQLite, whose writers take turns anyway
     query = select(ReconciliationBreak).where(ReconciliationBreak.id == break_id)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
-    item = session.scalar(query.execution_options(populate_existing=True))
+    item = session.scalar(query.with_for_update().execution_options(populate_existing=True))
     if item is None:
         raise ResolutionError("unknown_break", f"no reconciliation break {break_id}")
     if item.status != OPEN:
@@ -230,9 +229,7 @@ def _open_break(session: Session, break_id: int) -> ReconciliationBreak:
 
 def _pending(session: Session, action_id: int) -> PendingAction:
     query = select(PendingAction).where(PendingAction.id == action_id)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
-    pending = session.scalar(query.execution_options(populate_existing=True))
+    pending = session.scalar(query.with_for_update().execution_options(populate_existing=True))
     if pending is None:
         raise ResolutionError("unknown_action", f"no pending action {action_id}")
     if pending.status != PENDING:
