@@ -8,10 +8,6 @@ with one of the port's reason codes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
-
 from sqlalchemy.orm import Session
 
 from core import runtime
@@ -32,6 +28,7 @@ from lending.models import (
 )
 from lending.products import ProductError
 from menus.beyond_adapter import DomainBeyondServices
+from menus.domain_adapter import DomainAdapter
 from menus.insurance_adapter import DomainInsuranceServices
 from menus.lender_adapter import DomainLenderServices
 from menus.ports import (
@@ -49,8 +46,6 @@ from menus.ports import (
 )
 from menus.savings_adapter import DomainSavingsServices
 from payments import intents
-
-T = TypeVar("T")
 
 REASONS = {
     "already_registered": "already_registered",
@@ -91,15 +86,21 @@ STATEMENT_KIND.update({kind: kind for kind in (
 REMINDERS_ON, REMINDERS_OFF = "before_and_due", "off"
 
 
-class DomainBorrowerServices:
+class DomainBorrowerServices(DomainAdapter):
     """`menus.ports.BorrowerServices` over the real domain, in one request's session."""
 
+    refusals = (LendingError, intents.PaymentError)
+    read_refusals = (LendingError,)
+
     def __init__(self, session: Session) -> None:
-        self.session = session
+        super().__init__(session)
         # Members this request has loaded. The session's identity map holds objects weakly,
         # so without a reference the member checked by the PIN step would be read again by
         # the screen right after it (balance, products) in the same request.
         self._members: dict[int, Member] = {}
+
+    def refused(self, error: Exception) -> ServiceRefused:
+        return ServiceRefused(REASONS.get(getattr(error, "code", ""), "service_unavailable"))
 
     # --- the other menus' ports, in this request's session -------------------------
 
@@ -233,22 +234,6 @@ class DomainBorrowerServices:
         ]
 
     # --- helpers ---------------------------------------------------------------------
-
-    @contextmanager
-    def _unit(self) -> Iterator[None]:
-        """Commit what the block did, or roll it back and explain the refusal."""
-        try:
-            yield
-            self.session.commit()
-        except (LendingError, intents.PaymentError) as exc:
-            self.session.rollback()
-            raise ServiceRefused(REASONS.get(exc.code, "service_unavailable")) from None
-
-    def _call(self, read: Callable[[], T]) -> T:
-        try:
-            return read()
-        except LendingError as exc:
-            raise ServiceRefused(REASONS.get(exc.code, "service_unavailable")) from None
 
     def _keep(self, member: Member | None) -> Member | None:
         if member is not None:

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
-
-from sqlalchemy.orm import Session
-
 from core.clock import utcnow
 from education import lessons
 from impact import panel
 from impact.definition import SurveyDefinition
 from lending.localtime import today
 from menus.beyond_ports import LessonNumbersView, SurveyOfferView
-from menus.ports import ServiceRefused
-
-T = TypeVar("T")
+from menus.domain_adapter import DomainAdapter
 
 
-class DomainBeyondServices:
-    """`menus.beyond_ports.BeyondServices` over the impact panel and the lessons."""
+class DomainBeyondServices(DomainAdapter):
+    """`menus.beyond_ports.BeyondServices` over the impact panel and the lessons.
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    A refusal is the polite generic screen (`ServiceRefused`).
+    """
+
+    refusals = (panel.PanelError, lessons.UnknownLesson)
+    read_refusals = (panel.PanelError,)
 
     def survey_on_dial(self, member_id: int) -> SurveyOfferView | None:
         offer = panel.offer_on_dial(self.session, member_id)
@@ -78,24 +73,3 @@ class DomainBeyondServices:
 
     def lessons_done(self, member_id: int) -> int:
         return len(lessons.completed_lessons(self.session, member_id))
-
-    # --- plumbing ----------------------------------------------------------------------
-
-    @contextmanager
-    def _unit(self) -> Iterator[None]:
-        """Commit on success; a refusal rolls back and becomes the polite generic screen."""
-        try:
-            yield
-            self.session.commit()
-        except (panel.PanelError, lessons.UnknownLesson):
-            self.session.rollback()
-            raise ServiceRefused("service_unavailable") from None
-        except Exception:
-            self.session.rollback()
-            raise
-
-    def _call(self, read: Callable[[], T]) -> T:
-        try:
-            return read()
-        except panel.PanelError:
-            raise ServiceRefused("service_unavailable") from None

@@ -6,11 +6,7 @@ Each mutating method commits before returning or rolls back and raises
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-
-from sqlalchemy.orm import Session
 
 from insurance import claims, policies
 from insurance.errors import InsuranceError
@@ -18,6 +14,7 @@ from insurance.models import CREDIT_LIFE, Claim
 from insurance.plans import HOSPITAL_CASH
 from lending.localtime import today
 from lending.models import Loan
+from menus.domain_adapter import DomainAdapter
 from menus.insurance_ports import (
     INSURANCE_REASONS,
     ClaimLine,
@@ -28,11 +25,17 @@ from menus.insurance_ports import (
 from payments.intents import PaymentError
 
 
-class DomainInsuranceServices:
+class DomainInsuranceServices(DomainAdapter):
     """`menus.insurance_ports.InsuranceServices` over the insurance package."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    refusals = (InsuranceError, PaymentError)
+
+    def refused(self, error: Exception) -> InsuranceRefused:
+        code = getattr(error, "code", "")
+        if isinstance(error, PaymentError):
+            return InsuranceRefused("payment_pending" if code == "payment_pending"
+                                    else "service_unavailable")
+        return InsuranceRefused(code if code in INSURANCE_REASONS else "service_unavailable")
 
     def policies(self, member_id: int) -> list[PolicyLine]:
         day = today()
@@ -75,24 +78,6 @@ class DomainInsuranceServices:
 
     def claims(self, member_id: int, limit: int) -> list[ClaimLine]:
         return [_claim_line(claim) for claim in claims.claims_of(self.session, member_id, limit)]
-
-    @contextmanager
-    def _unit(self) -> Iterator[None]:
-        """Commit on success; on a refusal roll back and say why in the menus' terms."""
-        try:
-            yield
-            self.session.commit()
-        except InsuranceError as exc:
-            self.session.rollback()
-            code = exc.code if exc.code in INSURANCE_REASONS else "service_unavailable"
-            raise InsuranceRefused(code) from None
-        except PaymentError as exc:
-            self.session.rollback()
-            raise InsuranceRefused("payment_pending" if exc.code == "payment_pending"
-                                   else "service_unavailable") from None
-        except Exception:
-            self.session.rollback()
-            raise
 
 
 def _claim_line(claim: Claim) -> ClaimLine:

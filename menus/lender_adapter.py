@@ -7,16 +7,11 @@ back and raises `LenderRefused`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
-
-from sqlalchemy.orm import Session
-
 from ledger import LedgerError
 from lending import digest, lenders
 from lending.errors import LendingError
 from lending.models import Member
+from menus.domain_adapter import DomainAdapter
 from menus.lender_ports import (
     LenderRefused,
     LoanLine,
@@ -24,8 +19,6 @@ from menus.lender_ports import (
     PortfolioView,
     WalletView,
 )
-
-T = TypeVar("T")
 
 REASONS = {
     "insufficient_funds": "insufficient_funds",
@@ -42,11 +35,15 @@ REASONS = {
 """Lending codes to the lender menus' reasons; anything else: service_unavailable."""
 
 
-class DomainLenderServices:
+class DomainLenderServices(DomainAdapter):
     """`menus.lender_ports.LenderServices` over lending.lenders."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    refusals = (LendingError, LedgerError)
+    read_refusals = (LendingError,)
+
+    def refused(self, error: Exception) -> LenderRefused:
+        code = getattr(error, "code", "insufficient_funds")  # a LedgerError: the wallet
+        return LenderRefused(REASONS.get(code, "service_unavailable"))
 
     def is_lender(self, member_id: int) -> bool:
         member = self.session.get(Member, member_id)
@@ -104,29 +101,6 @@ class DomainLenderServices:
     def set_repayment_sms(self, member_id: int, choice: str) -> None:
         with self._unit():
             digest.set_repayment_sms(self.session, member_id, choice)
-
-    # --- plumbing ----------------------------------------------------------------------
-
-    @contextmanager
-    def _unit(self) -> Iterator[None]:
-        """Commit on success; on a refusal roll back and say why in the menus' terms."""
-        try:
-            yield
-            self.session.commit()
-        except (LendingError, LedgerError) as exc:
-            self.session.rollback()
-            code = getattr(exc, "code", "insufficient_funds")
-            raise LenderRefused(REASONS.get(code, "service_unavailable")) from None
-        except Exception:
-            self.session.rollback()
-            raise
-
-    def _call(self, read: Callable[[], T]) -> T:
-        try:
-            return read()
-        except LendingError as exc:
-            raise LenderRefused(REASONS.get(exc.code, "service_unavailable")) from None
-
 
 def _line(card: lenders.LoanCard) -> LoanLine:
     return LoanLine(

@@ -6,21 +6,15 @@ mutating method commits before returning or rolls back and raises `SavingsRefuse
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
-from typing import TypeVar
 
-from sqlalchemy.orm import Session
-
+from menus.domain_adapter import DomainAdapter
 from menus.savings_ports import AccountLine, ChamaView, SavingsRefused, SavingsView
 from payments.models import AWAITING_APPROVAL
 from savings import accounts, chamas, sms, transfers
 from savings.accounts import AccountView
 from savings.errors import SavingsError
 from savings.products import default_product, rate_percent
-
-T = TypeVar("T")
 
 REASONS = {
     "insufficient_funds": "insufficient_funds",
@@ -39,11 +33,13 @@ def _line(view: AccountView) -> AccountLine:
                        view.lock_until, view.locked, view.currency)
 
 
-class DomainSavingsServices:
+class DomainSavingsServices(DomainAdapter):
     """`menus.savings_ports.SavingsServices` over the savings package."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    refusals = read_refusals = (SavingsError,)
+
+    def refused(self, error: Exception) -> SavingsRefused:
+        return SavingsRefused(REASONS.get(getattr(error, "code", ""), "service_unavailable"))
 
     def savings(self, member_id: int) -> SavingsView:
         with self._unit():  # the first visit opens the Akiba account
@@ -93,24 +89,3 @@ class DomainSavingsServices:
     def send_chama_statement(self, member_id: int, chama_id: int, idempotency_key: str) -> None:
         with self._unit():
             sms.send_chama_statement(self.session, chama_id, member_id, idempotency_key)
-
-    # --- plumbing ----------------------------------------------------------------------
-
-    @contextmanager
-    def _unit(self) -> Iterator[None]:
-        """Commit on success; on a refusal roll back and say why in the menus' terms."""
-        try:
-            yield
-            self.session.commit()
-        except SavingsError as exc:
-            self.session.rollback()
-            raise SavingsRefused(REASONS.get(exc.code, "service_unavailable")) from None
-        except Exception:
-            self.session.rollback()
-            raise
-
-    def _call(self, read: Callable[[], T]) -> T:
-        try:
-            return read()
-        except SavingsError as exc:
-            raise SavingsRefused(REASONS.get(exc.code, "service_unavailable")) from None
