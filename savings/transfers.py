@@ -136,7 +136,7 @@ def _deposit_paid(session: Session, intent: PaymentIntent, key: str, at: datetim
                     currency=intent.currency, member_id=transfer.member_id, occurred_at=at,
                     description=f"Savings deposit: {account.name}",
                     meta={**meta, "account_id": account.id})
-        _tell_deposit(session, transfer, account)
+        _tell_saver(session, transfer, "savings_deposit_receipt", "savings-receipt")
         return
     assert transfer.chama_id is not None
     chama = lock_chama(session, transfer.chama_id)
@@ -148,18 +148,6 @@ def _deposit_paid(session: Session, intent: PaymentIntent, key: str, at: datetim
                 currency=intent.currency, member_id=transfer.member_id, occurred_at=at,
                 description=f"Chama contribution: {chama.name}",
                 meta={**meta, "chama_id": chama.id, "round": chama.current_round})
-
-
-def _tell_deposit(session: Session, transfer: SavingsTransfer, account: SavingsAccount) -> None:
-    """SMS the saver a receipt with the new balance (written into the outbox item now)."""
-    member = session.get(Member, transfer.member_id)
-    if member is None:
-        return
-    balance = ledger.balance(session, savings_account(account.id))
-    queue_sms(session, member.phone, "savings_deposit_receipt", member.language,
-              {"amount": Money(transfer.amount, account.currency), "account": account.name,
-               "balance": Money(balance, account.currency)},
-              f"savings-receipt:{transfer.intent_id}")
 
 
 def lock_chama(session: Session, chama_id: int) -> Chama:
@@ -261,7 +249,7 @@ def _payout_paid(session: Session, intent: PaymentIntent, key: str, at: datetime
                     currency=intent.currency, member_id=transfer.member_id, occurred_at=at,
                     description="Savings withdrawal paid to M-Pesa",
                     meta={**meta, "account_id": transfer.account_id})
-        _tell_withdrawal(session, transfer, "savings_withdrawal_paid")
+        _tell_saver(session, transfer, "savings_withdrawal_paid")
         return
     assert transfer.chama_id is not None
     ledger.post(session, f"chama-payout:{intent.id}", "chama_payout",
@@ -285,7 +273,7 @@ def _payout_undone(session: Session, intent: PaymentIntent, reason: str) -> None
                      credit(savings_account(transfer.account_id), intent.amount)],
                     currency=intent.currency, member_id=transfer.member_id,
                     description="Savings withdrawal not paid; back to savings", meta=meta)
-        _tell_withdrawal(session, transfer, "savings_withdrawal_failed")
+        _tell_saver(session, transfer, "savings_withdrawal_failed")
         return
     assert transfer.chama_id is not None
     ledger.post(session, f"chama-release:{intent.id}", "chama_payout_release",
@@ -298,8 +286,9 @@ def _payout_undone(session: Session, intent: PaymentIntent, reason: str) -> None
         payout.status = PAYOUT_FAILED
 
 
-def _tell_withdrawal(session: Session, transfer: SavingsTransfer, template: str) -> None:
-    """SMS the saver what became of her withdrawal, with the balance it left her."""
+def _tell_saver(session: Session, transfer: SavingsTransfer, template: str,
+                key_prefix: str | None = None) -> None:
+    """SMS the saver what became of her money, with the balance it left in that account."""
     member = session.get(Member, transfer.member_id)
     account = session.get(SavingsAccount, transfer.account_id)
     if member is None or account is None:
@@ -308,7 +297,7 @@ def _tell_withdrawal(session: Session, transfer: SavingsTransfer, template: str)
     queue_sms(session, member.phone, template, member.language,
               {"amount": Money(transfer.amount, account.currency), "account": account.name,
                "balance": Money(balance, account.currency)},
-              f"{template}:{transfer.intent_id}")
+              f"{key_prefix or template}:{transfer.intent_id}")
 
 
 def _tell_chama_payout(session: Session, transfer: SavingsTransfer) -> None:
