@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from lending.applications import apply_for_loan, approve_loan, reject_loan
 from lending.catalog import create_product
 from lending.funding import fund_loan, shares_left
 from lending.loans import next_due
-from lending.localtime import today
+from lending.localtime import timezone_name, today
 from lending.models import FieldPartner, Loan, Member
 from lending.protection import set_credit_limit
 from lending.schedule import add_months
@@ -340,8 +341,11 @@ def _paybill_break(session: Session, n: int, payer: str, account: str, amount: i
 def backdated(*, days: int) -> Iterator[None]:
     """Run a block as if it were `days` ago (mid-morning in Nairobi), then come back."""
     real = clock_module.get_clock()
-    start = real.now() - timedelta(days=days)
-    frozen = FrozenClock(start.replace(hour=7, minute=30, second=0, microsecond=0))
+    # From the local date, not the UTC one: near midnight in Nairobi they differ by a day,
+    # and the demo's rounds and due dates are counted in local days.
+    day = today() - timedelta(days=days)
+    mid_morning = datetime.combine(day, time(10, 30), tzinfo=ZoneInfo(timezone_name()))
+    frozen = FrozenClock(mid_morning.astimezone(UTC))
     clock_module.set_clock(frozen)
     try:
         yield

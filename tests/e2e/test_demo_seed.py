@@ -1,5 +1,7 @@
 """The demo data: every state a loan can be in, balanced books, and idempotent."""
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import func, select
 
@@ -70,9 +72,12 @@ def test_seed_demo_command_prints_the_credentials(runner) -> None:
     assert "approver@mkopo.test" in again.output and "create-api-key" in again.output
 
 
-def test_seed_shows_a_saver_with_a_goal_and_a_chama_going_round(session) -> None:
+@pytest.mark.parametrize("utc_hour", [6, 21], ids=["morning", "past-midnight-in-nairobi"])
+def test_seed_shows_a_saver_with_a_goal_and_a_chama_going_round(session, clock, utc_hour) -> None:
     from savings import accounts, chamas, queries
 
+    # At 21:00 UTC Nairobi is already on the next day: the demo counts its days locally.
+    clock.set(datetime(2026, 12, 5, utc_hour, 30, tzinfo=UTC))
     seed(session)
     achieng = session.scalar(select(Member).where(Member.phone == BORROWERS["active"].phone))
     views = {v.name: v for v in accounts.member_accounts(session, achieng.id)}
