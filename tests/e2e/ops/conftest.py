@@ -1,0 +1,3 @@
+"""The ops fixtures (tests/support/ops.py)."""
+
+from support.ops import *  # noqa: F403

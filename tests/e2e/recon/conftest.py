@@ -1,0 +1,3 @@
+"""The recon fixtures (tests/support/recon.py)."""
+
+from support.recon import *  # noqa: F403

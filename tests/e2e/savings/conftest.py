@@ -1,0 +1,3 @@
+"""The savings fixtures (tests/support/savings.py)."""
+
+from support.savings import *  # noqa: F403

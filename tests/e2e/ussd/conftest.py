@@ -1,0 +1,3 @@
+"""The ussd fixtures (tests/support/ussd.py)."""
+
+from support.ussd import *  # noqa: F403

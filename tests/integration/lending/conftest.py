@@ -1,0 +1,3 @@
+"""The lending fixtures (tests/support/lending.py)."""
+
+from support.lending import *  # noqa: F403

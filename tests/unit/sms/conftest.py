@@ -1,0 +1,3 @@
+"""The sms fixtures (tests/support/sms.py)."""
+
+from support.sms import *  # noqa: F403
