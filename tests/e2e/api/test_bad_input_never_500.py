@@ -7,7 +7,7 @@ role. Routes are grouped by the caller who reaches them (API, M-Pesa, Africa's
 Talking, console, simulator, anything else); a new route lands in one of the
 groups by its prefix, so it is covered without touching this file.
 
-This lives under tests/api/ for the `api_token` and `auth` fixtures.
+This lives under tests/e2e/api/ for the `api_token` and `auth` fixtures.
 """
 
 from __future__ import annotations
