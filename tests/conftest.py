@@ -36,6 +36,9 @@ from gateway.wiring import wire
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# Fixtures every feature shares: the M-Pesa simulator (`sim`) and the committing app.
+pytest_plugins = ["support.simulated_mpesa"]
+
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     url = os.environ.get("DATABASE_URL") or "sqlite (embedded default)"

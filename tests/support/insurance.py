@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +15,6 @@ import ledger
 from insurance import capital, policies
 from insurance.accounts import INSURANCE_POOL
 from insurance.models import Claim, Policy
-from ledger import MOBILE_MONEY_FLOAT
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
@@ -24,10 +22,10 @@ from lending.funding import fund_loan
 from lending.models import FieldPartner, Loan, Member
 from lending.protection import set_credit_limit
 from payments import intents
-from payments.factory import using_provider
 from payments.models import PaymentIntent
-from payments.providers import simulator
 from payments.providers.simulator import SimulatorProvider
+
+from support.simulated_mpesa import assert_books_sound, simulating
 
 _serial = itertools.count(1)
 
@@ -142,21 +140,7 @@ class Insured:
         return ledger.balance(self.session, INSURANCE_POOL)
 
     def assert_sound(self) -> None:
-        """The ledger verifies, sums to zero, and the float is what M-Pesa says it moved."""
-        self.session.expire_all()
-        assert ledger.verify(self.session).ok
-        assert ledger.trial_balance(self.session).balanced
-        assert ledger.balance(self.session, MOBILE_MONEY_FLOAT) == simulator.net_float(
-            self.session)
-
-
-@pytest.fixture
-def sim(app: Any, runtime: Any, redis: Any) -> Iterator[SimulatorProvider]:
-    """The simulator as this process's provider, posting callbacks into `app` in-process."""
-    provider = SimulatorProvider(runtime.settings)
-    with simulator.using_transport(httpx.WSGITransport(app=app)), using_provider(provider):
-        yield provider
-    simulator.clear_behaviours()
+        assert_books_sound(self.session)
 
 
 @pytest.fixture
@@ -165,22 +149,8 @@ def insured(session: Session, worker: Any, sim: SimulatorProvider, clock: Any) -
 
 
 @pytest.fixture
-def committed_app(runtime: Any, committed_db: Any) -> Any:
-    from gateway import create_app
-
-    return create_app({"RUNTIME": runtime, "MKOPO_ENV": "test",
-                       "instance_path": runtime.settings.instance_path,
-                       "callback_token": runtime.settings.callback_token,
-                       "secret_key": runtime.settings.secret_key,
-                       "pin_pepper": runtime.settings.pin_pepper})
-
-
-@pytest.fixture
 def committed_insured(committed_db: Any, committed_app: Any, worker: Any, runtime: Any,
                       redis: Any, clock: Any) -> Iterator[Insured]:
     """`Insured` committing for real (races), the simulator posting into the app in-process."""
-    provider = SimulatorProvider(runtime.settings)
-    with committed_db.session() as session, simulator.using_transport(
-            httpx.WSGITransport(app=committed_app)), using_provider(provider):
+    with committed_db.session() as session, simulating(committed_app, runtime.settings):
         yield Insured(session, worker)
-    simulator.clear_behaviours()

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 import ledger
 from core.outbox import OutboxItem
-from ledger import MOBILE_MONEY_FLOAT
 from lending import members
 from lending.applications import apply_for_loan, approve_loan
 from lending.catalog import create_product
@@ -28,10 +27,10 @@ from lending.funding import fund_loan
 from lending.models import FieldPartner, Loan, Member
 from lending.protection import set_credit_limit
 from payments import intents
-from payments.factory import using_provider
 from payments.models import CallbackInbox, PaymentIntent, ReconciliationBreak
-from payments.providers import simulator
 from payments.providers.simulator import SimulatorProvider
+
+from support.simulated_mpesa import assert_books_sound, simulating
 
 _serial = itertools.count(1)
 
@@ -40,15 +39,6 @@ PRODUCT: dict[str, Any] = {
     "name": "Biashara weekly", "min_amount": 50_000, "max_amount": 20_000_000,
     "terms": [4, 8], "frequency": "weekly", "interest_method": "flat", "interest_rate": "52",
 }
-
-
-@pytest.fixture
-def sim(app: Any, runtime: Any, redis: Any) -> Iterator[SimulatorProvider]:
-    """The simulator as this process's provider, posting callbacks into `app` in-process."""
-    provider = SimulatorProvider(runtime.settings)
-    with simulator.using_transport(httpx.WSGITransport(app=app)), using_provider(provider):
-        yield provider
-    simulator.clear_behaviours()
 
 
 class Books:
@@ -88,12 +78,7 @@ class Books:
         return list(self.session.scalars(select(OutboxItem).where(OutboxItem.status == "failed")))
 
     def assert_sound(self, *, against_simulator: bool = True) -> None:
-        """The ledger verifies, the trial balance is zero, the float matches M-Pesa's record."""
-        self.session.expire_all()
-        assert ledger.verify(self.session).ok
-        assert ledger.trial_balance(self.session).balanced
-        if against_simulator:
-            assert self.balance(MOBILE_MONEY_FLOAT) == simulator.net_float(self.session)
+        assert_books_sound(self.session, against_simulator=against_simulator)
 
 
 @pytest.fixture
@@ -164,18 +149,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def committed_app(runtime: Any, committed_db: Any) -> Any:
-    """The app on the real engine: its requests commit for real."""
-    from gateway import create_app
-
-    return create_app({"RUNTIME": runtime, "MKOPO_ENV": "test",
-                       "instance_path": runtime.settings.instance_path,
-                       "callback_token": runtime.settings.callback_token,
-                       "secret_key": runtime.settings.secret_key,
-                       "pin_pepper": runtime.settings.pin_pepper})
-
-
-@pytest.fixture
 def committed_session(committed_db: Any) -> Iterator[Session]:
     with committed_db.session() as s:
         yield s
@@ -190,11 +163,8 @@ def committed_books(committed_session: Session) -> Books:
 def committed_loans(committed_session: Session, committed_app: Any, worker: Any,
                     runtime: Any, redis: Any) -> Iterator[Loans]:
     """The `Loans` builder committing for real, the simulator posting into the app in-process."""
-    provider = SimulatorProvider(runtime.settings)
-    transport = httpx.WSGITransport(app=committed_app)
-    with simulator.using_transport(transport), using_provider(provider):
+    with simulating(committed_app, runtime.settings):
         yield Loans(committed_session, worker)
-    simulator.clear_behaviours()
 
 
 def free_port() -> int:

@@ -7,21 +7,18 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-import ledger
-from ledger import MOBILE_MONEY_FLOAT
 from lending import members
 from lending.models import FieldPartner, Member
 from lending.protection import set_credit_limit
-from payments.factory import using_provider
 from payments.models import PaymentIntent
-from payments.providers import simulator
 from payments.providers.simulator import SimulatorProvider
 from savings import accounts, transfers
 from savings.models import SavingsAccount
+
+from support.simulated_mpesa import assert_books_sound, simulating
 
 _serial = itertools.count(1)
 
@@ -78,21 +75,7 @@ class Savers:
         return found
 
     def assert_sound(self) -> None:
-        """The ledger verifies, sums to zero, and the float is what M-Pesa says it moved."""
-        self.session.expire_all()
-        assert ledger.verify(self.session).ok
-        assert ledger.trial_balance(self.session).balanced
-        assert ledger.balance(self.session, MOBILE_MONEY_FLOAT) == simulator.net_float(
-            self.session)
-
-
-@pytest.fixture
-def sim(app: Any, runtime: Any, redis: Any) -> Iterator[SimulatorProvider]:
-    """The simulator as this process's provider, posting callbacks into `app` in-process."""
-    provider = SimulatorProvider(runtime.settings)
-    with simulator.using_transport(httpx.WSGITransport(app=app)), using_provider(provider):
-        yield provider
-    simulator.clear_behaviours()
+        assert_books_sound(self.session)
 
 
 @pytest.fixture
@@ -101,22 +84,8 @@ def savers(session: Session, worker: Any, sim: SimulatorProvider, clock: Any) ->
 
 
 @pytest.fixture
-def committed_app(runtime: Any, committed_db: Any) -> Any:
-    from gateway import create_app
-
-    return create_app({"RUNTIME": runtime, "MKOPO_ENV": "test",
-                       "instance_path": runtime.settings.instance_path,
-                       "callback_token": runtime.settings.callback_token,
-                       "secret_key": runtime.settings.secret_key,
-                       "pin_pepper": runtime.settings.pin_pepper})
-
-
-@pytest.fixture
 def committed_savers(committed_db: Any, committed_app: Any, worker: Any, runtime: Any,
                      redis: Any) -> Iterator[Savers]:
     """`Savers` committing for real (races), the simulator posting into the app in-process."""
-    provider = SimulatorProvider(runtime.settings)
-    with committed_db.session() as session, simulator.using_transport(
-            httpx.WSGITransport(app=committed_app)), using_provider(provider):
+    with committed_db.session() as session, simulating(committed_app, runtime.settings):
         yield Savers(session, worker)
-    simulator.clear_behaviours()
