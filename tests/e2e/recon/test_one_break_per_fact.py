@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from payments.models import (
 )
 from payments.sweeps import query_overdue_intents, run_sweeps
 
+from support.races import race
 from support.recon_world import World
 
 TOKEN = "test-callback-token"
@@ -233,21 +232,3 @@ def test_concurrent_finders_of_one_orphan_open_one_break(committed_db, clock) ->
     assert [(b.type, b.inbox_id) for b in breaks] == [(CALLBACK_WITHOUT_INTENT, inbox_id)]
 
 
-def race(*actions: Callable[[], Any]) -> list[Any]:
-    """Start every action at the same moment in its own thread; return results or errors."""
-    start = threading.Barrier(len(actions))
-    results: list[Any] = [None] * len(actions)
-
-    def run(i: int, action: Callable[[], Any]) -> None:
-        start.wait()
-        try:
-            results[i] = action()
-        except Exception as exc:  # noqa: BLE001 - a failed finder is part of the result
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import date
 
@@ -16,31 +15,16 @@ from insurance.errors import InsuranceError
 from lending.models import Loan, Repayment
 from payments.models import PaymentIntent
 
+from support.races import outcomes, race_in_transactions
+
 pytestmark = pytest.mark.postgres
 
 DAY = date(2026, 3, 2)
 
 
 def race(db, calls: list[Callable]) -> list[str]:
-    """Run each call in its own transaction, all released at once; 'ok' or the error code."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
-
-    def attempt(call: Callable) -> None:
-        barrier.wait()
-        try:
-            with db.transaction() as s:
-                call(s)
-            outcomes.append("ok")
-        except InsuranceError as exc:
-            outcomes.append(exc.code)
-
-    threads = [threading.Thread(target=attempt, args=(call,)) for call in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(outcomes)
+    """Each call in its own transaction, all released at once: 'ok' or the refusal's code."""
+    return outcomes(race_in_transactions(db, *calls), InsuranceError)
 
 
 def approve(claim_id: int, actor: str) -> Callable:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -15,28 +14,11 @@ from lending.autolend import AutolendAllocation, run_autolend, save_settings
 from lending.errors import LendingError
 from lending.models import FUNDED, Loan, LoanFunding
 
+from support.races import race_in_transactions
+
 UNIT = 10_000
 
 
-def race(db: Any, *actions: Callable[[Any], Any]) -> list[Any]:
-    """Run each action in its own thread and transaction, released together by a barrier."""
-    barrier = threading.Barrier(len(actions))
-    results: list[Any] = [None] * len(actions)
-
-    def run(i: int, action: Callable[[Any], Any]) -> None:
-        barrier.wait()
-        try:
-            with db.transaction() as session:
-                results[i] = action(session)
-        except LendingError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 def setup_last_share(db: Any, world_class: Any) -> tuple[int, int, int]:
@@ -59,7 +41,7 @@ def test_two_lenders_buying_the_last_share_exactly_one_wins(committed_db, clock,
         return lambda session: lenders.fund(session, lender_id=lender_id, loan_id=loan_id,
                                             shares=1, idempotency_key=uuid.uuid4().hex)
 
-    results = race(committed_db, buy(a), buy(b))
+    results = race_in_transactions(committed_db, buy(a), buy(b))
 
     wins = [r for r in results if isinstance(r, LoanFunding)]
     losses = [r for r in results if isinstance(r, LendingError)]
@@ -83,7 +65,7 @@ def test_two_autolend_runs_at_once_never_exceed_the_cap(committed_db, clock, wor
         lender_id = world.lender(wallet=10 * UNIT).id
         save_settings(session, lender_id, {"enabled": True, "max_per_loan": 3 * UNIT})
 
-    results = race(committed_db,
+    results = race_in_transactions(committed_db,
                    lambda s: len(run_autolend(s, lender_id=lender_id)),
                    lambda s: len(run_autolend(s, loan_id=loan_id)))
 

@@ -1,6 +1,5 @@
 """Races on PostgreSQL: row locks keep repayments exact and loans never overfunded."""
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -17,29 +16,14 @@ from lending.loans import principal_outstanding
 from lending.models import Loan, Repayment
 from lending.repayments import record_repayment
 
+from support.races import outcomes, race_in_transactions
+
 pytestmark = pytest.mark.postgres
 
 
 def race(db, calls: list[Callable]) -> list[str]:
-    """Run each call in its own transaction, all released at once; 'ok' or the error code."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
-
-    def attempt(call: Callable) -> None:
-        barrier.wait()
-        try:
-            with db.transaction() as s:
-                call(s)
-            outcomes.append("ok")
-        except LendingError as exc:
-            outcomes.append(exc.code)
-
-    threads = [threading.Thread(target=attempt, args=(call,)) for call in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(outcomes)
+    """Each call in its own transaction, all released at once: 'ok' or the refusal's code."""
+    return outcomes(race_in_transactions(db, *calls), LendingError)
 
 
 def repay(loan_id: int, amount: int, key: str) -> Callable:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,27 +21,11 @@ from payments.providers import simulator
 from payments.providers.base import StatusAnswer
 from payments.providers.simulator import SimRecord
 
+from support.races import race
+
 pytestmark = pytest.mark.postgres
 
 
-def race(*actions: Callable[[], Any]) -> list[Any]:
-    """Start every action at the same moment in its own thread; return results or errors."""
-    start = threading.Barrier(len(actions))
-    results: list[Any] = [None] * len(actions)
-
-    def run(i: int, action: Callable[[], Any]) -> None:
-        start.wait()
-        try:
-            results[i] = action()
-        except Exception as exc:  # noqa: BLE001 - the race's loser is part of the result
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_a_callback_and_a_status_query_settling_one_payment_post_it_once(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -16,29 +13,13 @@ from payments.models import PaymentIntent
 from savings import accounts, interest, transfers
 from savings.errors import SavingsError
 
+from support.races import race
+
 pytestmark = pytest.mark.postgres
 
 KES = 100
 
 
-def race(*actions: Callable[[], Any]) -> list[Any]:
-    """Start every action at the same moment in its own thread; return results or errors."""
-    start = threading.Barrier(len(actions))
-    results: list[Any] = [None] * len(actions)
-
-    def run(i: int, action: Callable[[], Any]) -> None:
-        start.wait()
-        try:
-            results[i] = action()
-        except Exception as exc:  # noqa: BLE001 - the race's loser is part of the result
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_a_withdrawal_raced_twice_pays_once(committed_savers) -> None:
