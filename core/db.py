@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Dialect,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     create_engine,
@@ -24,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -274,3 +276,88 @@ def _drop_rolled_back_inserts(session: Session, previous: SessionTransaction) ->
 @event.listens_for(Session, "after_commit")
 def _forget_committed_inserts(session: Session) -> None:
     session.info.pop(_INSERTED, None)
+
+
+AnySelect = Select[*tuple[Any, ...]]
+
+
+class DriverRead:
+    """A SELECT built once, compiled once per dialect, and run on the driver's own cursor.
+
+    SQLAlchemy costs ~0.2–0.35 ms of client CPU per statement whatever the statement (the
+    ORM session layer, the statement's cache key, parameter and result wrapping); psycopg's
+    cursor alone ~0.05 ms. The hottest reads of a USSD step (the member as she dials, the
+    balance) go this way. What stays SQLAlchemy's: the SQL for each dialect, constant IN
+    lists expanded at compile time, each column's result processing (aware datetimes on
+    SQLite), the session's connection and transaction, a driver error raised as
+    SQLAlchemy's `DBAPIError`, and a dead connection invalidated.
+
+    Parameters are the statement's `bindparam` names; their values go to the driver as they
+    are (plain str and int: no bind processing). Rows come back as named tuples.
+    """
+
+    def __init__(self, statement: AnySelect) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _DriverStatement] = {}
+
+    def all(self, session: Session, **params: Any) -> list[Any]:
+        if session.autoflush:
+            session.flush()  # as the ORM does before a query: the read sees pending changes
+        connection = session.connection()
+        compiled = self._compiled.get(connection.dialect.name)
+        if compiled is None:
+            compiled = self._compiled[connection.dialect.name] = _DriverStatement(
+                self.statement, connection.dialect, tuple(params))
+        arguments = compiled.arguments(params)
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, arguments)
+            rows = cursor.fetchall()
+        except connection.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(connection, cursor, compiled.sql, arguments, exc) from exc
+        finally:
+            cursor.close()
+        return [compiled.row(raw) for raw in rows]
+
+    def first(self, session: Session, **params: Any) -> Any | None:
+        rows = self.all(session, **params)
+        return rows[0] if rows else None
+
+
+class _DriverStatement:
+    """One statement's SQL, parameter order and result processors for one dialect."""
+
+    def __init__(self, statement: AnySelect, dialect: Dialect, names: tuple[str, ...]) -> None:
+        compiled = statement.compile(dialect=dialect)
+        # expand the IN lists (constants) once; the named parameters are filled per call
+        expanded = compiled.construct_expanded_state(dict.fromkeys(names))
+        self.sql = expanded.statement
+        self.constants = {k: v for k, v in expanded.parameters.items() if k not in names}
+        self.order = expanded.positiontup if compiled.positional else None
+        self.processors = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns]
+        self.row_type = _row_type(tuple(statement.selected_columns.keys()))
+
+    def arguments(self, params: dict[str, Any]) -> Any:
+        values = {**self.constants, **params}
+        return values if self.order is None else tuple(values[name] for name in self.order)
+
+    def row(self, raw: Any) -> Any:
+        return self.row_type(*(value if process is None else process(value)
+                               for process, value in zip(self.processors, raw, strict=True)))
+
+
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("Row", names)  # noqa: PYI024 - names known at run time
+
+
+def _wrapped(connection: Any, cursor: Any, sql: str, arguments: Any, exc: Exception) -> Exception:
+    """The driver's error as SQLAlchemy raises it; a connection it shows dead is invalidated."""
+    dialect = connection.dialect
+    dead = dialect.is_disconnect(exc, connection.connection, cursor)
+    if dead and not connection.invalidated:
+        connection.invalidate(exc)
+    return DBAPIError.instance(sql, arguments, exc, dialect.loaded_dbapi.Error,
+                               hide_parameters=True, connection_invalidated=dead,
+                               dialect=dialect)

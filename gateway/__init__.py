@@ -26,6 +26,7 @@ from gateway import (
     ussd,
 )
 from gateway.cli import register_commands
+from gateway.cookies import CookieSessionInterface
 from gateway.logs import configure_logging
 from gateway.wiring import wire
 
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(settings.log_level)
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
     app.json = errors.BoundedJSONProvider(app)
+    app.session_interface = CookieSessionInterface()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.env == "test",
@@ -62,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app, settings)
     register_commands(app)
     wire()
+    ussd.warm_up(settings.default_region)
     return app
 
 

@@ -27,10 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from core.db import insert_once, skipping_duplicates
 from impact.definition import SurveyDefinition
@@ -235,6 +237,24 @@ def offer_on_dial(session: Session, member_id: int) -> Offer | None:
         .order_by(SurveyInvitation.offered_at.desc())
     ).first()
     if invitation is None:
+        return None
+    return Offer(invitation.id, invitation.kind, len(survey_for(session, invitation).questions))
+
+
+def offer_on_dial_column(
+        member_id: ColumnElement[int] | InstrumentedAttribute[int]) -> ScalarSelect[Any]:
+    """The id of `offer_on_dial`'s invitation (NULL: none) as a column correlated to
+    `member_id`, so the member's own look-up as she dials can carry it (one round trip);
+    `offer_of` makes the offer of an id it found."""
+    return (select(SurveyInvitation.id)
+            .where(SurveyInvitation.member_id == member_id, SurveyInvitation.status == OFFERED)
+            .order_by(SurveyInvitation.offered_at.desc()).limit(1).scalar_subquery())
+
+
+def offer_of(session: Session, member_id: int, invitation_id: int) -> Offer | None:
+    """The offer of an invitation `offer_on_dial_column` named, if it is still hers to see."""
+    invitation = session.get(SurveyInvitation, invitation_id)
+    if invitation is None or invitation.member_id != member_id or invitation.status != OFFERED:
         return None
     return Offer(invitation.id, invitation.kind, len(survey_for(session, invitation).questions))
 

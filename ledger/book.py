@@ -25,8 +25,10 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     Table,
     bindparam,
+    case,
     column,
     func,
     insert,
@@ -37,10 +39,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from core.clock import utcnow
 from core.db import UTCDateTime, insert_once, skipping_duplicates
-from ledger.chart import AccountSpec, normal_balance
+from ledger.chart import DEBIT_NORMAL, AccountSpec, normal_balance
 from ledger.models import Account, JournalEntry, Posting
 
 logger = logging.getLogger(__name__)
@@ -426,6 +429,16 @@ def balance(session: Session, spec: AccountSpec) -> int:
             select(func.coalesce(func.sum(Posting.amount), 0))
             .where(Posting.account_id == row.id))
     return normal_balance(row.kind, int(signed))
+
+
+def balance_column(code: str | ColumnElement[str]) -> ScalarSelect[Any]:
+    """`balance` of the account with this code (an `AccountSpec.code`, or a bound parameter
+    for a statement built once) as a column of another query, one round trip instead of
+    two: the account's normal balance, NULL when it was never used (read it as 0)."""
+    signed = func.coalesce(Account.balance, select(func.coalesce(func.sum(Posting.amount), 0))
+                           .where(Posting.account_id == Account.id).scalar_subquery())
+    normal = case((Account.kind.in_(DEBIT_NORMAL), signed), else_=-signed)
+    return select(normal).where(Account.code == code).scalar_subquery()
 
 
 def lock_account(session: Session, spec: AccountSpec, currency: str = "KES") -> Account:

@@ -7,15 +7,17 @@ the caller's transaction; a failed PIN attempt is persisted only when the caller
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import runtime
 from core.clock import utcnow
+from core.db import DriverRead
 from core.phones import InvalidPhoneNumber, normalize_phone
 from lending import notifications
 from lending.errors import LendingError
@@ -43,11 +45,16 @@ MAX_TICKET_TEXT = 1000
 
 @dataclass(frozen=True, slots=True)
 class PinCheck:
-    """The outcome of a PIN attempt."""
+    """The outcome of a PIN attempt; `changed`: whether it wrote anything (a count, a lock,
+    a reset or an upgraded verifier) that the caller must commit."""
 
     ok: bool
     tries_left: int
     locked_until: datetime | None
+    changed: bool = True
+    member: Member | None = field(default=None, compare=False, repr=False)
+    """The row checked (the session holds unchanged objects only weakly: kept, a screen
+    right after the check reads it without another query)."""
 
 
 # --- PINs ---------------------------------------------------------------------
@@ -57,21 +64,31 @@ def check_pin(session: Session, member_id: int, pin: str) -> PinCheck:
     """Check a PIN. Three wrong in a row lock it: 30 minutes, then 24 hours, then until a
     field partner or operator unlocks it; a right one resets the count and the escalation.
 
-    The member row is locked (SELECT ... FOR UPDATE) until the caller commits, so parallel
-    sessions take their turns: however many guess at once, three wrong ones lock the PIN
-    and no later guess is even compared.
+    The member row is locked (SELECT ... FOR NO KEY UPDATE) before the PIN is compared, until
+    the caller's transaction ends, so parallel sessions take their turns: however many guess
+    at once, three wrong ones lock the PIN and no later guess is even compared. The common
+    case, a right PIN with nothing to reset, writes nothing (`changed` False) and loads no
+    ORM object: the caller may go on reading in the same transaction (the lock held until it
+    ends) instead of committing first.
     """
-    member = _member_for_update(session, member_id)
+    state = _pin_state().first(session, member_id=member_id)  # takes the row lock
+    if state is None:
+        raise LendingError("unknown_member", f"no member {member_id}")
     now = utcnow()
-    if member.pin_locked_until is not None:
-        if member.pin_locked_until > now:
-            return PinCheck(False, 0, member.pin_locked_until)
+    if state.pin_locked_until is not None and state.pin_locked_until > now:
+        return PinCheck(False, 0, state.pin_locked_until, changed=False)
+    matched = pin_matches(state.pin_hash, pin)  # compared once, under the lock
+    if (matched and state.pin_locked_until is None and not state.failed_pin_attempts
+            and not state.pin_lock_level and not needs_upgrade(state.pin_hash)):
+        return PinCheck(True, MAX_PIN_ATTEMPTS, None, changed=False)
+    member = _member_for_update(session, member_id)  # the row is ours: read it to change it
+    if member.pin_locked_until is not None:  # a lock that ran out
         member.pin_locked_until, member.failed_pin_attempts = None, 0
-    if pin_matches(member.pin_hash, pin):
+    if matched:
         member.failed_pin_attempts, member.pin_lock_level = 0, 0
         if needs_upgrade(member.pin_hash):
             member.pin_hash = hash_pin(pin)
-        return PinCheck(True, MAX_PIN_ATTEMPTS, None)
+        return PinCheck(True, MAX_PIN_ATTEMPTS, None, member=member)
     member.failed_pin_attempts += 1
     if member.failed_pin_attempts >= MAX_PIN_ATTEMPTS:
         _lock_pin(session, member, now)
@@ -79,8 +96,20 @@ def check_pin(session: Session, member_id: int, pin: str) -> PinCheck:
     return PinCheck(False, MAX_PIN_ATTEMPTS - member.failed_pin_attempts, None)
 
 
+@functools.cache
+def _pin_state() -> DriverRead:
+    """What a PIN check reads, under the row lock (NO KEY UPDATE: what an UPDATE of these
+    columns takes anyway; rows that reference the member can still be inserted meanwhile).
+    On the driver's cursor: a right PIN with nothing to reset needs no ORM object."""
+    return DriverRead(
+        select(Member.pin_hash, Member.pin_locked_until, Member.failed_pin_attempts,
+               Member.pin_lock_level)
+        .where(Member.id == bindparam("member_id")).with_for_update(key_share=True))
+
+
 def _member_for_update(session: Session, member_id: int) -> Member:
-    member = session.get(Member, member_id, with_for_update=True, populate_existing=True)
+    member = session.get(Member, member_id, with_for_update={"key_share": True},
+                         populate_existing=True)
     if member is None:
         raise LendingError("unknown_member", f"no member {member_id}")
     return member
@@ -245,6 +274,20 @@ def get_member(session: Session, member_id: int) -> Member:
     if member is None:
         raise LendingError("unknown_member", f"no member {member_id}")
     return member
+
+
+def e164(phone: str) -> str:
+    """The E.164 form of a phone typed any usual way (remembered: a USSD session sends the
+    same number at every step); LendingError("invalid_phone") when it is none."""
+    try:
+        return _e164(phone, runtime.current().settings.default_region)
+    except InvalidPhoneNumber as exc:
+        raise LendingError("invalid_phone", str(exc), field="phone") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _e164(phone: str, region: str) -> str:
+    return normalize_phone(phone, region)  # a refusal raises: never remembered
 
 
 def find_member_by_phone(session: Session, phone: str) -> Member | None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, select
 from sqlalchemy.orm import Session, lazyload
 
 import ledger
+from core.db import AnySelect, DriverRead
 from lending.errors import LendingError
 from lending.loans import days_late, next_due_after_credit
 from lending.localtime import local_date, today
@@ -107,6 +109,68 @@ def _latest_loan_head(session: Session, member_id: int) -> _LoanHead | None:
     return _LoanHead.of(row) if row is not None else None
 
 
+def _priority_of(status: Any) -> Any:
+    """`_PRIORITY`'s order in SQL (the loan a member most needs to hear about first)."""
+    return case({name: rank for rank, name in enumerate(_PRIORITY)}, value=status)
+
+
+@dataclass(frozen=True, slots=True)
+class DialView:
+    """What a USSD session opens with, read in one query: the member and the account she
+    pays into (her current loan's reference, else her phone), plus whatever `extra`
+    columns the caller asked for (`extra[name]`)."""
+
+    id: int
+    first_name: str
+    language: str
+    status: str
+    pin_locked_until: datetime | None
+    reminders_enabled: bool
+    account: str
+    extra: dict[str, Any]
+
+
+_DIAL_COLUMNS = (Member.id, Member.first_name, Member.language, Member.status,
+                 Member.pin_locked_until, Member.reminders_enabled, Member.phone)
+
+
+def dial_statement(**extra: ColumnElement[Any]) -> AnySelect:
+    """`member_at_dial`'s statement: build it once and keep it (building and keying a
+    statement costs as much client CPU as running it). The phone is the parameter `phone`.
+
+    `extra`: more columns correlated to `members` (another package's look-up about her,
+    such as a survey waiting) that ride the same round trip; each comes back by name.
+    """
+    reference = (select(Loan.reference)
+                 .where(Loan.borrower_id == Member.id, Loan.status.in_(OPEN_STATUSES))
+                 .order_by(_priority_of(Loan.status), Loan.created_at.desc(), Loan.id.desc())
+                 .limit(1).scalar_subquery())
+    return (select(*_DIAL_COLUMNS, reference.label("loan_reference"),
+                   *(column.label(name) for name, column in extra.items()))
+            .where(Member.phone == bindparam("phone")))
+
+
+def member_at_dial(session: Session, e164: str, read: DriverRead | None = None
+                   ) -> DialView | None:
+    """The member on this E.164 phone and the account to pay into, in one statement
+    (`read`: a `dial_statement` with its extra columns, made a `DriverRead` and kept)."""
+    row = (read or _plain_dial_read()).first(session, phone=e164)
+    if row is None:
+        return None
+    known = set(_DIAL_COLUMN_NAMES)
+    return DialView(row.id, row.first_name, row.language, row.status, row.pin_locked_until,
+                    row.reminders_enabled, row.loan_reference or row.phone,
+                    {name: value for name, value in row._asdict().items() if name not in known})
+
+
+_DIAL_COLUMN_NAMES = (*(column.key for column in _DIAL_COLUMNS), "loan_reference")
+
+
+@functools.cache
+def _plain_dial_read() -> DriverRead:
+    return DriverRead(dial_statement())
+
+
 def member_phone(session: Session, member_id: int) -> str | None:
     return session.scalar(select(Member.phone).where(Member.id == member_id))
 
@@ -139,16 +203,11 @@ _PENALTY_DUE = LoanInstallment.penalty_charged - LoanInstallment.penalty_paid
 
 
 def _current_loan_and_dues(session: Session, member_id: int
-                           ) -> tuple[_LoanHead, list[_Due]] | None:
-    """`current_loan`'s head and its installments' dues, in one query of plain columns."""
-    rows = session.execute(
-        select(*_HEAD, LoanInstallment.number, LoanInstallment.due_date,
-               _SCHEDULED_DUE.label("scheduled"), _PENALTY_DUE.label("penalty"))
-        .outerjoin(LoanInstallment, LoanInstallment.loan_id == Loan.id)
-        .where(Loan.borrower_id == member_id, Loan.status.in_(OPEN_STATUSES))
-        .order_by(Loan.created_at.desc(), Loan.id.desc(), LoanInstallment.due_date,
-                  LoanInstallment.number)
-    ).all()
+                           ) -> tuple[_LoanHead, list[_Due], int, int] | None:
+    """`current_loan`'s head, its installments' dues, the credit held for the member (the
+    ledger's balance) and her credit limit, in one query of plain columns (one round trip)."""
+    rows = _loan_and_dues_read().all(
+        session, member_id=member_id, credit_code=ledger.borrower_credit(member_id).code)
     if not rows:
         return None
     heads: dict[int, Any] = {}
@@ -157,7 +216,23 @@ def _current_loan_and_dues(session: Session, member_id: int
     chosen = min(heads.values(), key=lambda row: _PRIORITY.index(row.status))
     dues = [_Due(row.number, row.due_date, int(row.scheduled), int(row.scheduled + row.penalty))
             for row in rows if row.id == chosen.id and row.number is not None]
-    return _LoanHead.of(chosen), dues
+    return _LoanHead.of(chosen), dues, int(chosen.held or 0), int(chosen.credit_limit)
+
+
+@functools.cache
+def _loan_and_dues_read() -> DriverRead:
+    """`_current_loan_and_dues`'s statement, built once (parameters: member_id, credit_code)
+    and run on the driver's cursor: a balance is on every PIN path."""
+    held = ledger.balance_column(bindparam("credit_code"))
+    limit = select(Member.credit_limit).where(Member.id == Loan.borrower_id).scalar_subquery()
+    return DriverRead(
+        select(*_HEAD, LoanInstallment.number, LoanInstallment.due_date,
+               _SCHEDULED_DUE.label("scheduled"), _PENALTY_DUE.label("penalty"),
+               held.label("held"), limit.label("credit_limit"))
+        .outerjoin(LoanInstallment, LoanInstallment.loan_id == Loan.id)
+        .where(Loan.borrower_id == bindparam("member_id"), Loan.status.in_(OPEN_STATUSES))
+        .order_by(Loan.created_at.desc(), Loan.id.desc(), LoanInstallment.due_date,
+                  LoanInstallment.number))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,33 +254,40 @@ def balance_summary(session: Session, member_id: int, loan: Loan | None = None) 
 
     A caller that already holds the member's current loan passes it as `loan`.
     """
-    member = session.get(Member, member_id)
-    if member is None:
-        raise LendingError("unknown_member", f"no member {member_id}")
     rows: Sequence[_Due] | Sequence[LoanInstallment] = ()
     head: Loan | _LoanHead | None
-    if loan is not None and loan.borrower_id == member_id:
-        head, rows = loan, loan.installments
-    elif (current := _current_loan_and_dues(session, member_id)) is not None:
-        head, rows = current
+    held: int | None = None
+    current = None
+    if loan is None or loan.borrower_id != member_id:
+        current = _current_loan_and_dues(session, member_id)
+    if current is not None:
+        head, rows, held, credit_limit = current  # her limit came with her loan's rows
     else:
-        head = _latest_loan_head(session, member_id)
+        member = session.get(Member, member_id)
+        if member is None:
+            raise LendingError("unknown_member", f"no member {member_id}")
+        credit_limit = member.credit_limit
+        if loan is not None and loan.borrower_id == member_id:
+            head, rows = loan, loan.installments
+        else:
+            head = _latest_loan_head(session, member_id)
     if head is None:
-        return BalanceSummary("none", None, 0, None, 0, member.credit_limit, 0)
+        return BalanceSummary("none", None, 0, None, 0, credit_limit, 0)
     if head.status not in REPAYABLE_STATUSES:
-        return BalanceSummary(head.status, head.reference, 0, None, 0, member.credit_limit, 0,
+        return BalanceSummary(head.status, head.reference, 0, None, 0, credit_limit, 0,
                               head.currency)
     day = today()
     # Credit held for her (cents over a whole-shilling payment, or an overpayment) pays
     # her next installments in order, so what she still has to pay, and when, is net of it.
-    held = ledger.balance(session, ledger.borrower_credit(member_id))
+    if held is None:
+        held = ledger.balance(session, ledger.borrower_credit(member_id))
     due = next_due_after_credit(rows, day, held)
     return BalanceSummary(
         status=head.status, reference=head.reference,
         outstanding=max(sum(row.outstanding for row in rows) - held, 0),
         next_due_date=due[0] if due else None,
         next_due_amount=due[1] if due else 0,
-        credit_limit=member.credit_limit,
+        credit_limit=credit_limit,
         days_past_due=days_late(rows, day), currency=head.currency,
     )
 

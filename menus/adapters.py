@@ -8,10 +8,14 @@ with one of the port's reason codes.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy.orm import Session
 
 from core import runtime
+from core.db import DriverRead
 from core.money import round_up_to_whole as whole_shillings
+from impact import panel
 from lending import members, notifications, queries
 from lending import settlement as loan_settlement
 from lending.applications import apply_for_loan, offer_for, offers_for
@@ -98,6 +102,9 @@ class DomainBorrowerServices(DomainAdapter):
         # so without a reference the member checked by the PIN step would be read again by
         # the screen right after it (balance, products) in the same request.
         self._members: dict[int, Member] = {}
+        # The survey waiting for each member read at the dial (None: none), carried by the
+        # member's own look-up: the survey port answers the dial's offer from it.
+        self._dial_offers: dict[int, int | None] = {}
 
     def refused(self, error: Exception) -> ServiceRefused:
         return ServiceRefused(REASONS.get(getattr(error, "code", ""), "service_unavailable"))
@@ -114,13 +121,28 @@ class DomainBorrowerServices(DomainAdapter):
         return DomainInsuranceServices(self.session)
 
     def beyond_services(self) -> DomainBeyondServices:
-        return DomainBeyondServices(self.session)
+        return DomainBeyondServices(self.session, self._dial_offers)
 
     # --- members -------------------------------------------------------------------
 
     def find_member(self, phone: str) -> MemberView | None:
-        member = members.find_member_by_phone(self.session, phone)
-        return None if member is None else _member_view(member)
+        """The member, the account she pays into and the survey waiting for her: one query
+        (the dial's), the survey's look-up riding on the member's."""
+        try:
+            e164 = members.e164(phone)
+        except LendingError:
+            return None
+        found = queries.member_at_dial(self.session, e164, _dial_read())
+        if found is None:
+            return None
+        self._dial_offers[found.id] = found.extra["survey_offer"]
+        status = {MEMBER_ACTIVE: ACTIVE, "pending_verification": PENDING}.get(found.status,
+                                                                             found.status)
+        return MemberView(
+            id=found.id, first_name=found.first_name, language=found.language, status=status,
+            locked_until=found.pin_locked_until,
+            reminders=REMINDERS_ON if found.reminders_enabled else REMINDERS_OFF,
+            account=found.account)
 
     def register(self, phone: str, name: str, national_id: str, pin: str, language: str,
                  consent: bool) -> MemberView:
@@ -133,10 +155,12 @@ class DomainBorrowerServices(DomainAdapter):
         return _member_view(member)
 
     def verify_pin(self, member_id: int, pin: str) -> PinResult:
-        with self._unit():
+        with self._unit(commit=lambda: check.changed):
             check = members.check_pin(self.session, member_id, pin)
-            # the row check_pin locked is in the identity map: kept without another query
-            self._keep(self.session.get(Member, member_id))
+            self._keep(check.member)  # the row it locked: the balance reads it, no query
+        # A right PIN with nothing to reset wrote nothing: no commit, so the screen after it
+        # (the balance) reads in the same transaction, under the PIN check's row lock, which
+        # the request's session releases as it closes. Anything written is committed here.
         return PinResult(check.ok, check.tries_left, check.locked_until)
 
     def change_pin(self, member_id: int, current_pin: str, new_pin: str) -> PinResult:
@@ -245,6 +269,12 @@ class DomainBorrowerServices(DomainAdapter):
         if loan is None or loan.status not in REPAYABLE_STATUSES:
             raise ServiceRefused("no_active_loan")
         return loan
+
+
+@functools.cache
+def _dial_read() -> DriverRead:
+    """The member's look-up as she dials, carrying the impact survey waiting for her."""
+    return DriverRead(queries.dial_statement(survey_offer=panel.offer_on_dial_column(Member.id)))
 
 
 def _member_view(member: Member) -> MemberView:

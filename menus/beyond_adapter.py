@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session
+
 from core.clock import utcnow
 from education import lessons
 from impact import panel
@@ -20,8 +24,19 @@ class DomainBeyondServices(DomainAdapter):
     refusals = (panel.PanelError, lessons.UnknownLesson)
     read_refusals = (panel.PanelError,)
 
+    def __init__(self, session: Session, dial_offers: Mapping[int, int | None] | None = None
+                 ) -> None:
+        super().__init__(session)
+        # what this request's member look-up already read of the survey waiting (by member)
+        self._dial_offers = dial_offers or {}
+
     def survey_on_dial(self, member_id: int) -> SurveyOfferView | None:
-        offer = panel.offer_on_dial(self.session, member_id)
+        if member_id in self._dial_offers:  # read with the member as she dialled
+            invitation_id = self._dial_offers[member_id]
+            offer = (None if invitation_id is None
+                     else panel.offer_of(self.session, member_id, invitation_id))
+        else:
+            offer = panel.offer_on_dial(self.session, member_id)
         return None if offer is None else SurveyOfferView(offer.invitation_id, offer.questions)
 
     def open_survey(self, member_id: int) -> SurveyOfferView | None:

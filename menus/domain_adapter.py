@@ -35,11 +35,16 @@ class DomainAdapter:
         return ServiceRefused("service_unavailable")
 
     @contextmanager
-    def _unit(self) -> Iterator[None]:
-        """Commit what the block did, or roll it back and explain the refusal."""
+    def _unit(self, commit: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Commit what the block did, or roll it back and explain the refusal.
+
+        `commit`, asked once the block is done: False when the block wrote nothing (the
+        domain says so), so there is nothing to commit and the transaction goes on.
+        """
         try:
             yield
-            self.session.commit()
+            if commit is None or commit():
+                self.session.commit()
         except self.refusals as exc:
             self.session.rollback()
             raise self.refused(exc) from None

@@ -81,13 +81,15 @@ class SessionState:
 def member_to_dict(member: MemberView) -> dict[str, Any]:
     locked = member.locked_until.isoformat() if member.locked_until else None
     return {"id": member.id, "first_name": member.first_name, "language": member.language,
-            "status": member.status, "locked_until": locked, "reminders": member.reminders}
+            "status": member.status, "locked_until": locked, "reminders": member.reminders,
+            "account": member.account}
 
 
 def member_from_dict(raw: dict[str, Any]) -> MemberView:
     locked = datetime.fromisoformat(raw["locked_until"]) if raw.get("locked_until") else None
     return MemberView(id=raw["id"], first_name=raw["first_name"], language=raw["language"],
-                      status=raw["status"], locked_until=locked, reminders=raw["reminders"])
+                      status=raw["status"], locked_until=locked, reminders=raw["reminders"],
+                      account=raw.get("account"))
 
 
 @dataclass

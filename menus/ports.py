@@ -59,6 +59,9 @@ class MemberView:
     status: str  # PENDING | ACTIVE | anything else = inactive
     locked_until: datetime | None = None  # aware UTC; PIN locked while in the future
     reminders: str = "before_and_due"  # one of REMINDER_CHOICES
+    account: str | None = None
+    """The account she pays into (her current loan's reference, else her phone) as read when
+    the session opened: the help screen shows it without another look-up; None: not read."""
 
 
 UNLOCK_YEAR = 9999

@@ -93,7 +93,11 @@ def save_reminders(ctx: Ctx) -> Finish:
 def help_screen(ctx: Ctx) -> str:
     """How to pay and whom to call, for members and strangers alike."""
     member = ctx.member
-    info = ctx.services.help_info(member.id if member else None)
+    if member is not None and member.account:
+        # the account read as the session opened (a session lasts minutes): no look-up
+        info = replace(ctx.services.help_info(None), account=member.account)
+    else:
+        info = ctx.services.help_info(member.id if member else None)
     if not info.account:
         return ctx.t(CALL_US, phone=info.support_phone)
     return ctx.t(HELP_TEXT, paybill=info.paybill, account=info.account,
