@@ -52,7 +52,7 @@ def borrower_services() -> BorrowerServices:
     if factory is not None:
         services: BorrowerServices = factory(get_session())
         return services
-    return DomainBorrowerServices(get_session())
+    return DomainBorrowerServices(get_session)  # the session made only if a step needs one
 
 
 def engine() -> UssdEngine:

@@ -9,6 +9,7 @@ with one of the port's reason codes.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
@@ -96,7 +97,7 @@ class DomainBorrowerServices(DomainAdapter):
     refusals = (LendingError, intents.PaymentError)
     read_refusals = (LendingError,)
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session | Callable[[], Session]) -> None:
         super().__init__(session)
         # Members this request has loaded. The session's identity map holds objects weakly,
         # so without a reference the member checked by the PIN step would be read again by

@@ -27,8 +27,15 @@ class DomainAdapter:
     read_refusals: ClassVar[tuple[type[Exception], ...]] = ()
     """The same for reads (`_call`)."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, session: Session | Callable[[], Session]) -> None:
+        # a factory: the session is made when first used (many USSD steps use none)
+        self._session = session
+
+    @property
+    def session(self) -> Session:
+        if not isinstance(self._session, Session):
+            self._session = self._session()
+        return self._session
 
     def refused(self, error: Exception) -> ServiceRefused:
         """The port's refusal for a domain error (the generic one unless a port says more)."""
