@@ -1,4 +1,6 @@
-"""One SQLAlchemy session per request, closed (and rolled back unless committed) at teardown."""
+"""One SQLAlchemy session per request, closed at teardown: rolled back unless committed, or
+committed when it only read (`core.db.ends_as_read`: the same outcome, and the driver keeps
+its prepared statements)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
+from core.db import ends_as_read
 from core.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ def _close_session(_exc: BaseException | None) -> None:
     if session is None:
         return
     try:
+        if _exc is None and ends_as_read(session):
+            session.commit()  # not ROLLBACK: the driver keeps its prepared statements
         session.close()
     except Exception as exc:  # noqa: BLE001 - logged; the answer already stands
         logger.warning("closing the request's database session failed: %s",
