@@ -121,11 +121,17 @@ def parse_request(form: Mapping[str, str]) -> UssdRequest:
     )
 
 
+INT_COLUMN = range(-(2**31), 2**31)  # what the event's integer columns hold
+
+
 def _int_or_none(raw: str | None) -> int | None:
+    """A count the telco sent, or None when it sent none, or none a column can hold (the
+    event is still stored: a wild `hopsCount` must not turn its notice into a 500)."""
     try:
-        return int(raw) if raw not in (None, "") else None
+        value = int(raw) if raw not in (None, "") else None
     except ValueError:
         return None
+    return value if value is None or value in INT_COLUMN else None
 
 
 def parse_event(form: Mapping[str, str]) -> SessionEnded:

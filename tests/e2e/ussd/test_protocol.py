@@ -145,6 +145,15 @@ def test_the_at_event_fixture_is_accepted(client, services, session, fixture_pay
     assert row.occurred_at is not None and row.occurred_at.year == 2026
 
 
+def test_an_event_with_counts_no_column_holds_is_stored_without_them(
+        client, services, session, fixture_payload) -> None:
+    form = {**fixture_payload("at_ussd_event_incomplete.json"),
+            "hopsCount": "72964565156341900691812384768", "durationInMillis": "-2147483649"}
+    assert client.post("/ussd/events", data=form).status_code == 200
+    row = session.scalar(select(UssdEvent).where(UssdEvent.session_id == form["sessionId"]))
+    assert row is not None and (row.hops, row.duration_ms) == (None, None)
+
+
 @pytest.mark.parametrize("missing", ["sessionId", "phoneNumber", "status"])
 def test_an_event_without_its_keys_is_a_400(client, services, fixture_payload,
                                             missing) -> None:
