@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lending.members import find_member_by_phone
@@ -28,6 +29,26 @@ def match_loan(session: Session, bill_ref: str | None) -> Loan | None:
     loan = loan_by_reference(session, ref, schedule=False)
     if loan is not None:
         return loan
+    return _by_phone(session, ref)
+
+
+_REFERENCE = select(Loan.id, Loan.reference).where(Loan.reference == bindparam("ref"))
+
+
+def match_loan_id(session: Session, bill_ref: str | None) -> tuple[int, str] | None:
+    """`match_loan` as the loan's (id, reference) only: a paybill payment needs no more
+    (the repayment reads the loan again under its lock), and no ORM object is built."""
+    ref = normalize_reference(bill_ref)
+    if not ref:
+        return None
+    row = session.connection().execute(_REFERENCE, {"ref": ref}).first()
+    if row is not None:
+        return int(row.id), str(row.reference)
+    loan = _by_phone(session, ref)
+    return (loan.id, loan.reference) if loan is not None else None
+
+
+def _by_phone(session: Session, ref: str) -> Loan | None:
     if not re.fullmatch(r"\+?\d{9,15}", ref):
         return None
     member = find_member_by_phone(session, ref)

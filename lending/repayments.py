@@ -16,7 +16,8 @@ One journal entry per repayment (key `repayment:{key}`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -187,7 +188,9 @@ def record_repayment(
 
     Credit the borrower already holds is spent with the payment on what is due now
     and the current installment, so the next due she is told is the real next one.
-    A refusal (`LendingError`) is raised before anything is written. The hot path
+    A refusal (`LendingError`) is raised before anything is written, so a caller may
+    apply it without a savepoint; one met after writing began is `RepaymentAborted`
+    (the caller's transaction must roll back). The hot path
     reads and writes plain rows (no ORM objects); `docs/payments.md` lists its
     statements.
     """
@@ -222,36 +225,53 @@ def record_repayment(
         if existing is None:
             raise LendingError("key_conflict", "this key was used for another payment")
         return _replay(existing, loan_id, amount)
-    changed, paid_off = _pay_installments(rows, allocation, at)
-    credited = _pay_stakes(stakes, split)
-    balance = sum(row.outstanding for row in rows)
-    held_after = posted.balances.get(credit_account.code, held_now)
-    due = next_due_after_credit(rows, day, 0)
-    repaid = balance == 0
-    lenders = [notifications.LenderNews(
-        lender_id=stake.lender_id, phone=stake.phone, language=stake.language,
-        each=stake.repayment_sms == EACH, amount=share,
-        balance_after=posted.balances.get(lender_wallet(stake.lender_id).code, 0))
-        for stake, share in _lender_shares(stakes, split)]
-    repayment = _write(session, changed, credited, lenders, dict(
-        loan_id=loan.id, member_id=loan.borrower_id, kind="repayment", amount=amount, key=key,
-        source=source, receipt=receipt, penalty=kept.penalty, fees=kept.fees,
-        interest=kept.interest, principal=kept.principal, overpayment=kept.overpayment,
-        platform_interest=split.platform_interest, balance_after=balance,
-        journal_entry_id=posted.entry_id, received_at=at, created_at=utcnow(),
-        detail=_detail(kept, split, due, repaid, max(-credit_moved, 0))), loan.reference,
-        loan.currency)
-    if repaid or loan.status == DEFAULTED:
-        _after_payment(session, lock_loan(session, loan_id), day)
-    for installment_id in paid_off:  # no reminder may chase these now
-        cancel_reminders(session, installment_id)
-    notifications.repayment_messages(session, notifications.RepaymentNews(
-        repayment_id=repayment.id, loan_id=loan.id, borrower_id=loan.borrower_id,
-        reference=loan.reference, currency=loan.currency, borrower_phone=loan.phone,
-        borrower_language=loan.language, borrower_first_name=loan.first_name, amount=amount,
-        overpayment=kept.overpayment, repaid=repaid, balance=max(balance - held_after, 0),
-        next_due=next_due_after_credit(rows, day, held_after), at=at, source=source), lenders)
-    return RepaymentResult(repayment, kept, balance, due, repaid, kept.overpayment)
+    with _refusals_abort():  # written from here on: no refusal may leave half of it
+        changed, paid_off = _pay_installments(rows, allocation, at)
+        credited = _pay_stakes(stakes, split)
+        balance = sum(row.outstanding for row in rows)
+        held_after = posted.balances.get(credit_account.code, held_now)
+        due = next_due_after_credit(rows, day, 0)
+        repaid = balance == 0
+        lenders = [notifications.LenderNews(
+            lender_id=stake.lender_id, phone=stake.phone, language=stake.language,
+            each=stake.repayment_sms == EACH, amount=share,
+            balance_after=posted.balances.get(lender_wallet(stake.lender_id).code, 0))
+            for stake, share in _lender_shares(stakes, split)]
+        repayment = _write(session, changed, credited, lenders, dict(
+            loan_id=loan.id, member_id=loan.borrower_id, kind="repayment", amount=amount, key=key,
+            source=source, receipt=receipt, penalty=kept.penalty, fees=kept.fees,
+            interest=kept.interest, principal=kept.principal, overpayment=kept.overpayment,
+            platform_interest=split.platform_interest, balance_after=balance,
+            journal_entry_id=posted.entry_id, received_at=at, created_at=utcnow(),
+            detail=_detail(kept, split, due, repaid, max(-credit_moved, 0))), loan.reference,
+            loan.currency)
+        if repaid or loan.status == DEFAULTED:
+            _after_payment(session, lock_loan(session, loan.id), day)
+        for installment_id in paid_off:  # no reminder may chase these now
+            cancel_reminders(session, installment_id)
+        notifications.repayment_messages(session, notifications.RepaymentNews(
+            repayment_id=repayment.id, loan_id=loan.id, borrower_id=loan.borrower_id,
+            reference=loan.reference, currency=loan.currency, borrower_phone=loan.phone,
+            borrower_language=loan.language, borrower_first_name=loan.first_name, amount=amount,
+            overpayment=kept.overpayment, repaid=repaid, balance=max(balance - held_after, 0),
+            next_due=next_due_after_credit(rows, day, held_after), at=at, source=source), lenders)
+        return RepaymentResult(repayment, kept, balance, due, repaid, kept.overpayment)
+
+
+class RepaymentAborted(RuntimeError):
+    """A refusal met after the repayment began writing (a bug, not a decision about the
+    money): the caller's transaction must roll back, not carry on as if it were refused."""
+
+
+@contextmanager
+def _refusals_abort() -> Iterator[None]:
+    # Callers apply a refusal (the money to suspense) in the same transaction without a
+    # savepoint, which is safe only while a refusal means that nothing was written.
+    try:
+        yield
+    except LendingError as exc:
+        raise RepaymentAborted(f"{exc.code} after the repayment began writing: "
+                               f"{exc.message}") from exc
 
 
 def _check_input(amount: int, key: str, source: str) -> None:

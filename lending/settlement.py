@@ -31,7 +31,7 @@ from lending.autolend import request_autolend
 from lending.disbursement import complete_disbursement, fail_disbursement, start_disbursement
 from lending.errors import LendingError
 from lending.loans import outstanding_balance
-from lending.matching import match_loan
+from lending.matching import match_loan, match_loan_id
 from lending.models import MEMBER_ACTIVE, REPAYABLE_STATUSES, Loan, Member
 from lending.repayments import RepaymentResult, record_repayment
 from messaging.outbound import queue_sms
@@ -103,9 +103,9 @@ def apply_stk_repayment(session: Session, intent: PaymentIntent, key: str, at: d
     """A repayment prompt was paid: the loan takes it, or payments parks it (`Unapplied`)."""
     assert intent.loan_id is not None
     try:
-        with session.begin_nested():
-            record_repayment(session, loan_id=intent.loan_id, amount=intent.amount, key=key,
-                             source="stk", receipt=receipt, received_at=at)
+        # No savepoint: a refusal is raised before the repayment writes anything.
+        record_repayment(session, loan_id=intent.loan_id, amount=intent.amount, key=key,
+                         source="stk", receipt=receipt, received_at=at)
     except LendingError as exc:
         raise kinds.Unapplied(exc.code, exc.message, reason=f"loan refused it: {exc.code}",
                               loan_id=intent.loan_id) from None
@@ -128,16 +128,18 @@ def knows_account(session: Session, account: str | None) -> bool:
 def apply_paybill_payment(session: Session, *, account: str | None, amount: int, key: str,
                           receipt: str, received_at: datetime | None) -> None:
     """A paybill payment repays the loan its account names; else `Unapplied` (to suspense)."""
-    loan = match_loan(session, account)
-    if loan is None:
+    matched = match_loan_id(session, account)
+    if matched is None:
         raise kinds.Unapplied("no_loan", reason="no loan matches the account")
+    loan_id, reference = matched
     try:
-        with session.begin_nested():
-            record_repayment(session, loan_id=loan.id, amount=amount, key=key, source="c2b",
-                             receipt=receipt, received_at=received_at)
+        # No savepoint (two round trips a payment): a refusal is raised before the
+        # repayment writes anything, and a failure after that aborts the transaction.
+        record_repayment(session, loan_id=loan_id, amount=amount, key=key, source="c2b",
+                         receipt=receipt, received_at=received_at)
     except LendingError as exc:
-        raise kinds.Unapplied(exc.code, exc.message, loan_id=loan.id,
-                              reason=f"loan {loan.reference} refused it: {exc.code}") from None
+        raise kinds.Unapplied(exc.code, exc.message, loan_id=loan_id,
+                              reason=f"loan {reference} refused it: {exc.code}") from None
 
 
 def repay_from_suspense(session: Session, *, loan_id: int, amount: int, key: str,

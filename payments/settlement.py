@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import Select, String, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 import ledger
@@ -277,17 +278,25 @@ def park_in_suspense(session: Session, *, amount: int, receipt: str, at: datetim
 
 def entry_funded_by(session: Session, receipt: str) -> ledger.JournalEntry | None:
     """The journal entry a customer payment (by M-Pesa receipt or key) was posted as."""
-    # One query for the direct keys and for those of the STK intent that got this receipt.
-    checkout = (select(PaymentIntent.checkout_request_id)
-                .where(PaymentIntent.receipt == receipt).scalar_subquery())
     prefixes = tuple(dict.fromkeys((*_FUNDING_PREFIXES, *kinds.funding_prefixes())))
-    keys: list[Any] = [f"{prefix}{receipt}" for prefix in prefixes]
-    keys += [literal(prefix) + checkout for prefix in prefixes]
-    return session.scalar(select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(keys))
-                          .order_by(ledger.JournalEntry.id).limit(1))
+    return session.scalar(_funded_by(prefixes), {"receipt": receipt})
 
 
 _FUNDING_PREFIXES = ("suspense:", "repayment:", "deposit:")
+
+
+@lru_cache(maxsize=4)
+def _funded_by(prefixes: tuple[str, ...]) -> Select[Any]:
+    """One query for the direct keys and for those of the STK intent that got the receipt;
+    built once per set of prefixes (every paybill callback asks it, and building a
+    statement costs more CPU than PostgreSQL spends running it)."""
+    receipt = bindparam("receipt", type_=String())
+    checkout = (select(PaymentIntent.checkout_request_id)
+                .where(PaymentIntent.receipt == receipt).scalar_subquery())
+    keys: list[Any] = [literal(prefix) + receipt for prefix in prefixes]
+    keys += [literal(prefix) + checkout for prefix in prefixes]
+    return (select(ledger.JournalEntry).where(ledger.JournalEntry.key.in_(keys))
+            .order_by(ledger.JournalEntry.id).limit(1))
 
 
 def reverse_payment(session: Session, *, original_receipt: str, amount: int, receipt: str,

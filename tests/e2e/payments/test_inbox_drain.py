@@ -205,3 +205,32 @@ def test_a_drain_killed_mid_batch_leaves_the_rest_to_the_next_drain(
     assert [row.status for row in books.inbox() if row.external_id in keys] == [
         "processed"] * 4
     books.assert_sound(against_simulator=False)
+
+
+def test_a_refusal_after_the_repayment_began_writing_undoes_the_callback_not_parks_it(
+    client, session, worker, books, loans, monkeypatch
+) -> None:
+    """The paybill path applies a loan's refusal without a savepoint: safe only because a
+    refusal means nothing was written. One met later must roll the callback back whole,
+    not park the money in suspense beside a half-written repayment."""
+    from ledger import SUSPENSE
+    from lending import repayments as lending_repayments
+    from lending.errors import LendingError
+
+    loan = loans.active()
+    suspense_before, float_before = books.balance(SUSPENSE), books.balance(MOBILE_MONEY_FLOAT)
+
+    def late_refusal(*_args: Any, **_kwargs: Any) -> None:
+        raise LendingError("late", "refused after the entry was posted")
+
+    monkeypatch.setattr(lending_repayments.notifications, "repayment_messages", late_refusal)
+    post(client, "c2b/confirmation", paybill(loan.reference, "TKLATE"))
+    worker.run()
+    [row] = books.inbox("TKLATE")
+    assert (row.status, row.attempts) == ("received", 1)
+    assert "RepaymentAborted" in (row.error or "")
+    assert repayments(session, "TKLATE") == 0
+    assert books.breaks() == []
+    assert (books.balance(SUSPENSE), books.balance(MOBILE_MONEY_FLOAT)) == (
+        suspense_before, float_before)
+    books.assert_sound(against_simulator=False)
