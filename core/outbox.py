@@ -56,11 +56,22 @@ class OutboxItem(Base):
 
 Handler = Callable[[Session, OutboxItem], None]
 HANDLERS: dict[str, Handler] = {}
+BatchHandler = Callable[[Session, list[OutboxItem]], dict[int, Exception | None]]
+"""Carries out many items of one kind in the drain's transaction, without a savepoint
+each: it writes nothing for an item it fails, and answers per item id None (done) or
+the exception that item met (`TransientError`, `PermanentError`, or any other: a crash,
+put off as `_put_off` does). An exception it raises rolls back the whole batch."""
+BATCH_HANDLERS: dict[str, BatchHandler] = {}
 
 
-def register(kind: str, handler: Handler) -> None:
-    """Name the function that carries out outbox items of `kind` (`gateway.wiring` calls it)."""
+def register(kind: str, handler: Handler, batch: BatchHandler | None = None) -> None:
+    """Name the function that carries out outbox items of `kind` (`gateway.wiring` calls it),
+    and optionally the one drains use for many such items at once."""
     HANDLERS[kind] = handler
+    if batch is not None:
+        BATCH_HANDLERS[kind] = batch
+    else:
+        BATCH_HANDLERS.pop(kind, None)
 
 
 def add(
@@ -112,6 +123,9 @@ DRAINED_QUEUES = frozenset({"sms"})
 each: SMS come one or more per repayment, and rq's own bookkeeping for a job costs more
 than sending one. Payouts and prompts, few and each worth its own job id, keep theirs."""
 DRAIN_LIMIT = 500
+DRAIN_BATCH = 50
+"""Items a drain claims and carries out in one transaction. Per item that saves the claim,
+the savepoint, the COMMIT and a Redis round trip; the UPDATEs go as one executemany."""
 
 
 @event.listens_for(Session, "after_commit")
@@ -181,20 +195,31 @@ def _run_handler(session: Session, item: OutboxItem) -> str:
             raise PermanentError(f"no handler for {item.kind}")
         with session.begin_nested():
             handler(session, item)
-    except TransientError as exc:
-        item.last_error = str(exc)[:500]
-        if item.attempts >= MAX_ATTEMPTS:
-            item.status = FAILED
-        else:
-            item.next_attempt_at = utcnow() + backoff(item.attempts)
-        logger.warning("outbox %s %s: transient failure", item.kind, item.id)
-        return "retry" if item.status == PENDING else FAILED
-    except PermanentError as exc:
-        item.status, item.last_error = FAILED, str(exc)[:500]
+    except (TransientError, PermanentError) as exc:
+        return _settle(item, exc)
+    return _settle(item, None)
+
+
+def _settle(item: OutboxItem, error: Exception | None) -> str:
+    """Record how an attempt (already counted) at `item` ended; returns the outcome."""
+    if error is None:
+        item.status, item.done_at = DONE, utcnow()
+        return DONE
+    if isinstance(error, PermanentError):
+        item.status, item.last_error = FAILED, str(error)[:500]
         logger.warning("outbox %s %s: permanent failure", item.kind, item.id)
         return FAILED
-    item.status, item.done_at = DONE, utcnow()
-    return DONE
+    if isinstance(error, TransientError):
+        item.last_error = str(error)[:500]
+        logger.warning("outbox %s %s: transient failure", item.kind, item.id)
+    else:  # a crash met by a batch handler: put off, as `_put_off` does for the others
+        item.last_error = f"{type(error).__name__}: {error}"[:500]
+        logger.warning("outbox item %s crashed; put off", item.id, exc_info=error)
+    if item.attempts >= MAX_ATTEMPTS:
+        item.status = FAILED
+        return FAILED
+    item.next_attempt_at = utcnow() + backoff(item.attempts)
+    return "retry" if isinstance(error, TransientError) else "crashed"
 
 
 # --- drains: the due items of a queue, many per rq job ---------------------------------------
@@ -204,7 +229,7 @@ def _run_handler(session: Session, item: OutboxItem) -> str:
 _CLAIM_DUE = (select(OutboxItem)
               .where(OutboxItem.status == PENDING, OutboxItem.queue == bindparam("queue"),
                      OutboxItem.next_attempt_at <= bindparam("now"))
-              .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(1)
+              .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(bindparam("batch"))
               .with_for_update(skip_locked=True))
 # Then on from the item taken last: the items just sent are dead index entries under
 # `status = 'pending'` until vacuum; starting from the oldest each time steps over them all.
@@ -219,51 +244,90 @@ def request_dispatch(queue: str) -> None:
 
 
 def dispatch_due(queue: str, limit: int = DRAIN_LIMIT) -> dict[str, int]:
-    """Carry out the due items of `queue` one by one, each in its own transaction (an rq job).
+    """Carry out the due items of `queue`, a batch per transaction (an rq job).
 
-    An item whose handler crashes is put off (`backoff`) in a transaction of its own
-    and the drain goes on; a worker killed here loses only the item in hand, which
-    stays due for the next drain. Returns how many items ended in each outcome.
+    Items of a kind with a batch handler are carried out together; the others one by
+    one, each in a savepoint. An item whose handler fails is put off (`backoff`) and the
+    others go on. Should the batch's transaction fail as a whole, it is rolled back and
+    its items are carried out again one per transaction (`dispatch`), so one bad item
+    cannot hold the others back. A worker killed here loses only the batch in hand,
+    whose items stay due for the next drain. Returns how many items ended in each outcome.
     """
     drain_started(f"outbox:{queue}")
     outcomes: dict[str, int] = {}
-    crashed: set[int] = set()
     after: tuple[datetime, int] | None = None
-    for done in range(limit):
+    taken = batches = 0
+    while taken < limit:
         claimed: list[tuple[datetime, int]] = []
         try:
-            outcome = _dispatch_next(queue, after, claimed)
-        except Exception as exc:  # noqa: BLE001 - one item's crash must not stop the rest
-            if not claimed or claimed[0][1] in crashed:
-                raise  # the claim itself fails, or the crash could not be recorded: stop
-            crashed.add(claimed[0][1])
-            _put_off(claimed[0][1], exc)
-            outcome = "crashed"
-        if outcome is None:
+            done = _dispatch_batch(queue, after, claimed)
+        except Exception:  # noqa: BLE001 - one item's crash must not stop the rest
+            if not claimed:
+                raise  # the claim itself fails: stop
+            logger.warning("outbox drain batch of %s rolled back; one by one", len(claimed),
+                           exc_info=True)
+            done = [_dispatch_alone(item_id) for _, item_id in claimed]
+        if not claimed:
             break
-        after = claimed[0]
-        if done == 1:  # a backlog: a second worker may drain beside this one
+        after, taken, batches = claimed[-1], taken + len(claimed), batches + 1
+        if batches == 1 and len(claimed) == DRAIN_BATCH:  # a backlog: a second worker helps
             request_dispatch(queue)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for outcome in done:
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
     else:
         request_dispatch(queue)  # stopped at the limit: the rest needs a job
     return outcomes
 
 
-def _dispatch_next(queue: str, after: tuple[datetime, int] | None,
-                   claimed: list[tuple[datetime, int]]) -> str | None:
+def _dispatch_batch(queue: str, after: tuple[datetime, int] | None,
+                    claimed: list[tuple[datetime, int]]) -> list[str]:
+    """Claim the next due items of `queue` and carry them out in one transaction; what it
+    claimed goes into `claimed` (for the caller's bookkeeping)."""
     with runtime.current().db.transaction() as session:
-        params: dict[str, Any] = {"queue": queue, "now": utcnow()}
+        params: dict[str, Any] = {"queue": queue, "now": utcnow(), "batch": DRAIN_BATCH}
         if after is None:
-            item = session.scalar(_CLAIM_DUE, params)
+            items = list(session.scalars(_CLAIM_DUE, params))
         else:
-            item = session.scalar(_CLAIM_NEXT, {**params, "after_at": after[0],
-                                                "after_id": after[1]})
-        if item is None:
-            return None
-        # read before the handler runs: its savepoint may expire the item
-        claimed.append((item.next_attempt_at, item.id))
+            items = list(session.scalars(_CLAIM_NEXT, {**params, "after_at": after[0],
+                                                       "after_id": after[1]}))
+        # read before any handler runs: a savepoint's rollback may expire the items
+        claimed.extend((item.next_attempt_at, item.id) for item in items)
+        done = []
+        for kind, group in _by_kind(items).items():
+            batch = BATCH_HANDLERS.get(kind) if HANDLERS.get(kind) is not None else None
+            if batch is None:
+                done += [_run_isolated(session, item) for item in group]
+                continue
+            for item in group:
+                item.attempts += 1
+            errors = batch(session, group)
+            done += [_settle(item, errors.get(item.id)) for item in group]
+        return done
+
+
+def _run_isolated(session: Session, item: OutboxItem) -> str:
+    """One item of a batch through its own handler; a crash rolls back its savepoint only
+    (rolling back the batch would undo the record of messages already handed over)."""
+    try:
         return _run_handler(session, item)
+    except Exception as exc:  # noqa: BLE001 - put off, as `_put_off` does
+        return _settle(item, exc)
+
+
+def _by_kind(items: list[OutboxItem]) -> dict[str, list[OutboxItem]]:
+    groups: dict[str, list[OutboxItem]] = {}
+    for item in items:
+        groups.setdefault(item.kind, []).append(item)
+    return groups
+
+
+def _dispatch_alone(item_id: int) -> str:
+    """One item of a batch that rolled back, in its own transaction; a crash puts it off."""
+    try:
+        return dispatch(item_id)
+    except Exception as exc:  # noqa: BLE001 - the others of the batch go on
+        _put_off(item_id, exc)
+        return "crashed"
 
 
 def _put_off(item_id: int, exc: Exception) -> None:

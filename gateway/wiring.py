@@ -48,6 +48,11 @@ OUTBOX_HANDLERS: dict[str, outbox.Handler] = {
 }
 """Outbox kind -> the function that carries it out."""
 
+OUTBOX_BATCH_HANDLERS: dict[str, outbox.BatchHandler] = {
+    sms_outbound.SEND_KIND: sms_outbound.send_queued_batch,
+}
+"""Outbox kind -> the function a drain uses to carry out many of its items at once."""
+
 MODEL_MODULES = (
     core.outbox, payments.models, ledger.models, reconciliation.models,
     reconciliation.statements, reconciliation.resolutions, lending.models, messaging.models,
@@ -60,7 +65,7 @@ MODEL_MODULES = (
 def wire() -> None:
     """Register every outbox handler, intent kind, port and SMS command; safe to call again."""
     for kind, handler in OUTBOX_HANDLERS.items():
-        outbox.register(kind, handler)
+        outbox.register(kind, handler, OUTBOX_BATCH_HANDLERS.get(kind))
     settlement.register()
     savings_transfers.install()
     insurance_wiring.install()

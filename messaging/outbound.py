@@ -31,7 +31,7 @@ from messaging.models import (
 )
 from messaging.optouts import is_opted_out, opted_out_among
 from messaging.ports import member_lookup
-from messaging.reports import apply_stored_reports
+from messaging.reports import apply_stored_reports, apply_stored_reports_to
 from messaging.senders import SendResult, cost_minor, sender_for
 from messaging.templates import ANYONE, get_template, language_or_default, render, segments
 
@@ -249,8 +249,56 @@ def send_queued_sms(session: Session, item: OutboxItem) -> None:
     record_result(session, message, result)
 
 
+def send_queued_batch(session: Session, items: list[OutboxItem]) -> dict[int, Exception | None]:
+    """`send_queued_sms` for many items in the drain's transaction (`outbox.BatchHandler`).
+
+    The messages and their phones' opt-outs are read in two queries, each message is
+    handed to the provider on its own (one that fails changes nothing for the others),
+    and the results go back as one UPDATE per batch at commit. The items' attempts were
+    counted before this runs, as for `send_queued_sms`.
+    """
+    wanted = {item.id: str(item.payload["key"]) for item in items}
+    messages = {m.idempotency_key: m for m in session.scalars(
+        select(SmsMessage).where(SmsMessage.idempotency_key.in_(set(wanted.values()))))}
+    queued = [m for m in messages.values() if m.status == QUEUED]
+    opted_out = opted_out_among(session, (m.to_phone for m in queued if m.category != LEGAL))
+    sender = sender_for(runtime.current().settings)
+    errors: dict[int, Exception | None] = {}
+    sent: list[SmsMessage] = []
+    for item in items:
+        message = messages.get(wanted[item.id])
+        if message is None or message.status != QUEUED:
+            errors[item.id] = None  # already sent, or suppressed since
+            continue
+        if message.category != LEGAL and message.to_phone in opted_out:
+            message.status, errors[item.id] = SUPPRESSED, None
+            continue
+        try:
+            result = sender.send(message.to_phone, message.body)
+        except TransientError as exc:
+            if item.attempts < outbox.MAX_ATTEMPTS:
+                errors[item.id] = exc
+                continue
+            result = SendResult(FAILED, failure_reason=str(exc)[:80], permanent=True)
+        except Exception as exc:  # noqa: BLE001 - a sender's bug: this message is put off
+            errors[item.id] = exc
+            continue
+        _store_result(message, result)
+        sent.append(message)
+        errors[item.id] = None
+    apply_stored_reports_to(session, [m for m in sent if m.provider_message_id])
+    return errors
+
+
 def record_result(session: Session, message: SmsMessage, result: SendResult) -> None:
     """Store what the provider answered, then any delivery report that beat us to it."""
+    _store_result(message, result)
+    if result.provider_message_id:
+        session.flush()
+        apply_stored_reports(session, message)
+
+
+def _store_result(message: SmsMessage, result: SendResult) -> None:
     now = utcnow()
     message.status = result.status
     message.provider_message_id = result.provider_message_id
@@ -260,9 +308,6 @@ def record_result(session: Session, message: SmsMessage, result: SendResult) -> 
         message.sent_at = now
     if result.status == SUCCESS:
         message.delivered_at = now
-    if result.provider_message_id:
-        session.flush()
-        apply_stored_reports(session, message)
 
 
 def inbox(session: Session, phone: str, limit: int = 20) -> list[SmsMessage]:

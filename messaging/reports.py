@@ -105,6 +105,21 @@ def apply_stored_reports(session: Session, message: SmsMessage) -> None:
         _apply(message, report)
 
 
+def apply_stored_reports_to(session: Session, messages: list[SmsMessage]) -> None:
+    """`apply_stored_reports` for many messages just sent, in one query."""
+    by_id = {m.provider_message_id: m for m in messages if m.provider_message_id}
+    if not by_id:
+        return
+    reports = session.scalars(
+        select(SmsDeliveryReport)
+        .where(SmsDeliveryReport.provider_message_id.in_(list(by_id)),
+               SmsDeliveryReport.matched.is_(False))
+        .order_by(SmsDeliveryReport.id)
+    )
+    for report in reports:
+        _apply(by_id[report.provider_message_id], report)
+
+
 def _apply(message: SmsMessage, report: SmsDeliveryReport) -> None:
     report.matched = True
     status = AT_STATUSES[report.status]

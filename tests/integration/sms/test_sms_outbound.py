@@ -223,3 +223,66 @@ def test_a_send_that_crashes_is_put_off_and_the_others_go(session, worker, sende
     assert len(sender.sent) == 3
     assert session.scalar(select(func.count(SmsMessage.id)).where(
         SmsMessage.idempotency_key.like("crash-%"), SmsMessage.status == "sent")) == 3
+
+
+def test_a_drain_sends_a_batch_in_one_transaction_and_each_message_once(
+        session, worker, sender, clock, monkeypatch) -> None:
+    monkeypatch.setattr(outbox, "DRAIN_BATCH", 4)  # 10 messages: batches of 4, 4 and 2
+    for n in range(10):
+        queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key=f"batch-{n}")
+    session.commit()
+    batches: list[int] = []
+    real = outbox.BATCH_HANDLERS["sms.send"]
+
+    def counting(session_, items):  # type: ignore[no-untyped-def]
+        batches.append(len(items))
+        return real(session_, items)
+
+    monkeypatch.setitem(outbox.BATCH_HANDLERS, "sms.send", counting)
+    worker.run()
+    assert sum(batches) == 10 and max(batches) <= 4
+    assert len(sender.sent) == 10
+    session.expire_all()
+    assert session.scalars(select(SmsMessage.status).where(
+        SmsMessage.idempotency_key.like("batch-%"))).all() == ["sent"] * 10
+    assert {(i.status, i.attempts) for i in session.scalars(select(OutboxItem).where(
+        OutboxItem.key.like("sms:batch-%")))} == {("done", 1)}
+
+
+def test_a_batch_that_fails_as_a_whole_is_sent_one_by_one(session, worker, sender,
+                                                         monkeypatch) -> None:
+    for n in range(3):
+        queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key=f"whole-{n}")
+    session.commit()
+
+    def broken(session_, items):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the batch's own query failed")
+
+    monkeypatch.setitem(outbox.BATCH_HANDLERS, "sms.send", broken)
+    worker.run()
+    assert len(sender.sent) == 3  # each once, by the one-by-one path
+    session.expire_all()
+    assert session.scalars(select(SmsMessage.status).where(
+        SmsMessage.idempotency_key.like("whole-%"))).all() == ["sent"] * 3
+
+
+def test_an_item_without_a_batch_handler_that_crashes_is_put_off_alone(
+        session, worker, sender, clock, monkeypatch) -> None:
+    def crashing(session_, item):  # type: ignore[no-untyped-def]
+        queue_sms(session_, PHONE, "repay_requested", "en", AMOUNT, key="written-by-a-crash")
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setitem(outbox.HANDLERS, "test.crashing", crashing)
+    queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="beside-0")
+    outbox.add(session, "test.crashing", "crashing-1", {}, queue="sms")
+    queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="beside-1")
+    session.commit()
+    worker.run()
+    assert len(sender.sent) == 2  # the batch's messages went, once each
+    session.expire_all()
+    crashed = session.scalars(select(OutboxItem).where(OutboxItem.key == "crashing-1")).one()
+    assert (crashed.status, crashed.attempts) == ("pending", 1)
+    assert "handler bug" in (crashed.last_error or "") and crashed.next_attempt_at > clock.now()
+    assert outbox_items(session, "written-by-a-crash") == []  # its savepoint rolled back
+    assert session.scalar(select(func.count(SmsMessage.id)).where(
+        SmsMessage.idempotency_key == "written-by-a-crash")) == 0
