@@ -324,18 +324,19 @@ def post_entry(
     entry = dict(key=key, kind=kind, description=description[:300], loan_id=loan_id,
                  member_id=member_id, meta=dict(meta or {}), reverses_id=None,
                  occurred_at=occurred_at or now, created_at=now)
-    if session.get_bind().dialect.name == "postgresql":
-        entry_id = _insert_entry_and_postings(session, entry, legs_by_id, currency)
-    else:
-        entry_id = _insert_entry_then_postings(session, entry, legs_by_id, currency)
-    if entry_id is None:
-        return Posted(None, {})
     running = {row.id: netted_amount for spec, netted_amount in netted.items()
                if (row := rows[spec.code]).no_overdraft}
+    if session.get_bind().dialect.name == "postgresql":
+        entry_id, moved = _post_in_one_statement(session, entry, legs_by_id, currency, running)
+    else:
+        entry_id = _insert_entry_then_postings(session, entry, legs_by_id, currency)
+        moved = _move_balances_by_id(session, running) if entry_id and running else {}
+    if entry_id is None:
+        return Posted(None, {})
     by_id = {row.id: row for row in rows.values()}
     balances: dict[str, int] = {}
     if running:
-        for account_id, signed in _move_balances_by_id(session, running).items():
+        for account_id, signed in moved.items():
             row = by_id[account_id]
             balances[row.code] = normal_balance(row.kind, signed)
             if balances[row.code] < 0:
@@ -346,7 +347,13 @@ def post_entry(
     return Posted(entry_id, balances)
 
 
-_ENTRY_AND_POSTINGS = text("""
+# The entry, its postings and the running balances it moves, in one round trip. Balances move
+# only if the entry was inserted (no row back: the key was posted before, nothing changed).
+# The accounts are locked in id order, after the entry is inserted, as two statements did:
+# NO KEY UPDATE, not UPDATE, because inserting a posting takes a KEY SHARE lock on its
+# account (the foreign key), which FOR UPDATE would wait for; a repayment that posts before
+# it moves balances would then wait on another's postings while that one waits on its own.
+_POST = text("""
 WITH entry AS (
     INSERT INTO journal_entries (key, kind, description, loan_id, member_id, meta,
                                  occurred_at, created_at)
@@ -358,34 +365,39 @@ WITH entry AS (
     SELECT entry.id, leg.account_id, leg.amount, :currency
     FROM entry, unnest(CAST(:account_ids AS BIGINT[]), CAST(:amounts AS BIGINT[]))
          AS leg(account_id, amount)
+), locked AS MATERIALIZED (
+    SELECT id FROM ledger_accounts
+    WHERE id = ANY(CAST(:running_ids AS BIGINT[])) AND EXISTS (SELECT 1 FROM entry)
+    ORDER BY id FOR NO KEY UPDATE
+), moved AS (
+    UPDATE ledger_accounts SET balance = ledger_accounts.balance + change.delta
+    FROM unnest(CAST(:running_ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS change(id, delta)
+    WHERE ledger_accounts.id = change.id AND ledger_accounts.id IN (SELECT id FROM locked)
+    RETURNING ledger_accounts.id, ledger_accounts.balance
 )
-SELECT id FROM entry
+SELECT entry.id, moved.id AS account_id, moved.balance FROM entry LEFT JOIN moved ON true
 """).bindparams(bindparam("meta", type_=JSON()), bindparam("occurred_at", type_=UTCDateTime()),
                 bindparam("created_at", type_=UTCDateTime()))
 
-# NO KEY UPDATE, not UPDATE: inserting a posting takes a KEY SHARE lock on its account
-# (the foreign key), which FOR UPDATE would wait for. A repayment that posts before it
-# moves balances would then wait on another's postings while that one waits on its own:
-# a deadlock. The balance column is no key, so NO KEY UPDATE is the lock it needs.
-_MOVE_BALANCES = text("""
-WITH locked AS MATERIALIZED (
-    SELECT id FROM ledger_accounts WHERE id = ANY(CAST(:ids AS BIGINT[]))
-    ORDER BY id FOR NO KEY UPDATE
-)
-UPDATE ledger_accounts SET balance = ledger_accounts.balance + change.delta
-FROM unnest(CAST(:ids AS BIGINT[]), CAST(:deltas AS BIGINT[])) AS change(id, delta)
-WHERE ledger_accounts.id = change.id AND ledger_accounts.id IN (SELECT id FROM locked)
-RETURNING ledger_accounts.id, ledger_accounts.balance
-""")
-
-
-def _insert_entry_and_postings(session: Session, entry: dict[str, Any],
-                               legs: Mapping[int, int], currency: str) -> int | None:
-    """PostgreSQL: the entry and its postings in one statement (none if the key exists)."""
+def _post_in_one_statement(session: Session, entry: dict[str, Any], legs: Mapping[int, int],
+                           currency: str, running: Mapping[int, int]
+                           ) -> tuple[int | None, dict[int, int]]:
+    """PostgreSQL: the entry, its postings and the running balances moved (`_POST`); returns
+    the entry's id (None if the key exists) and each moved account's signed balance."""
     params = {k: v for k, v in entry.items() if k != "reverses_id"}
-    return session.connection().execute(_ENTRY_AND_POSTINGS, {
+    ordered = sorted(running.items())
+    rows = session.connection().execute(_POST, {
         **params, "currency": currency, "account_ids": list(legs),
-        "amounts": list(legs.values())}).scalar()
+        "amounts": list(legs.values()), "running_ids": [account for account, _ in ordered],
+        "deltas": [delta for _, delta in ordered]}).all()
+    if not rows:
+        return None, {}
+    moved = {account_id: _running(balance) for _, account_id, balance in rows
+             if account_id is not None}
+    if len(moved) != len(running):  # an account without a running balance to move
+        raise LedgerError(f"{entry['key']}: {len(running) - len(moved)} running balances "
+                          "not moved")
+    return rows[0][0], moved
 
 
 def _insert_entry_then_postings(session: Session, entry: dict[str, Any],
@@ -402,15 +414,10 @@ def _insert_entry_then_postings(session: Session, entry: dict[str, Any],
 
 
 def _move_balances_by_id(session: Session, deltas: Mapping[int, int]) -> dict[int, int]:
-    """Add each delta to its account's running balance (rows locked in id order)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return {account_id: _add_to_balance(session, account_id, amount)
-                for account_id, amount in sorted(deltas.items())}
-    ordered = sorted(deltas.items())
-    rows = session.connection().execute(_MOVE_BALANCES, {
-        "ids": [account_id for account_id, _ in ordered],
-        "deltas": [amount for _, amount in ordered]}).all()
-    return {account_id: _running(balance) for account_id, balance in rows}
+    """Add each delta to its account's running balance (rows locked in id order; SQLite,
+    PostgreSQL does it in `_POST`)."""
+    return {account_id: _add_to_balance(session, account_id, amount)
+            for account_id, amount in sorted(deltas.items())}
 
 
 # --- reading -------------------------------------------------------------------
