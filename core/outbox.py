@@ -10,7 +10,9 @@ M-Pesa calls) and must be idempotent: the key travels to the provider.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
@@ -146,8 +148,35 @@ def _enqueue_committed_items(session: Session) -> None:
                 continue
             item_id = state.identity[0]
             enqueue_quietly(dispatch, item_id, queue=item.queue, job_id=f"outbox-{item_id}")
+    held = _held_requests.get()
+    if held is not None:
+        held.update(drains)
+        return
     for queue in drains:
         request_dispatch(queue)
+
+
+_held_requests: ContextVar[set[str] | None] = ContextVar("outbox_held_requests", default=None)
+
+
+@contextmanager
+def dispatch_requests_held() -> Iterator[Callable[[], None]]:
+    """For a job that commits many transactions in a row (a drain of callbacks): the drains
+    of the queues they add items to are requested when the job calls the `release` it is
+    given, and at the end, not after every commit (a Redis round trip each)."""
+    held: set[str] = set()
+    token = _held_requests.set(held)
+
+    def release() -> None:
+        for queue in sorted(held):
+            request_dispatch(queue)
+        held.clear()
+
+    try:
+        yield release
+    finally:
+        _held_requests.reset(token)
+        release()
 
 
 @event.listens_for(Session, "after_soft_rollback")

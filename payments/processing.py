@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, event, or_, select
 from sqlalchemy.orm import Session
 
-from core import runtime
+from core import outbox, runtime
 from core.clock import as_utc, utcnow
 from core.jobs import drain_started, enqueue_quietly, request_drain
 from payments import kinds
@@ -153,6 +153,17 @@ def drain_inbox(limit: int = DRAIN_LIMIT) -> dict[str, int]:
     """
     drain_started(DRAIN)
     outcomes: dict[str, int] = {}
+    with outbox.dispatch_requests_held() as release_dispatch:
+        _drain(limit, outcomes, release_dispatch)
+    return outcomes
+
+
+RECEIPTS_EVERY = 20
+"""Callbacks a drain processes before it asks for their receipts to be sent: one Redis round
+trip per 20 callbacks instead of one each, for at most ~20 callbacks' wait."""
+
+
+def _drain(limit: int, outcomes: dict[str, int], release_dispatch: Callable[[], None]) -> None:
     crashed: set[int] = set()
     after: tuple[datetime, int] | None = None
     for done in range(limit):
@@ -172,10 +183,11 @@ def drain_inbox(limit: int = DRAIN_LIMIT) -> dict[str, int]:
         after = claimed[0]
         if done == 1:  # a backlog: a second worker may drain beside this one
             request_processing()
+        if done % RECEIPTS_EVERY == RECEIPTS_EVERY - 1:
+            release_dispatch()
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     else:
         request_processing()  # stopped at the limit: the rest needs a job
-    return outcomes
 
 
 def _process_next(after: tuple[datetime, int] | None,

@@ -234,3 +234,26 @@ def test_a_refusal_after_the_repayment_began_writing_undoes_the_callback_not_par
     assert (books.balance(SUSPENSE), books.balance(MOBILE_MONEY_FLOAT)) == (
         suspense_before, float_before)
     books.assert_sound(against_simulator=False)
+
+
+def test_a_drain_asks_for_its_receipts_once_per_round_not_once_per_callback(
+    client, session, worker, books, loans, monkeypatch
+) -> None:
+    from core import outbox
+
+    running = [loans.active() for _ in range(2)]
+    keys = [f"TKROUND{n}" for n in range(5)]
+    for n, key in enumerate(keys):
+        store_callback(session, "c2b_confirmation",
+                       json.dumps(paybill(running[n % 2].reference, key)), "127.0.0.1")
+    asked: list[str] = []
+    real = outbox.request_dispatch
+    monkeypatch.setattr(outbox, "request_dispatch",
+                        lambda queue: (asked.append(queue), real(queue))[1])
+    assert processing.drain_inbox() == {"processed": 5}
+    assert asked == ["sms"]  # five receipts committed, one request for them, at the end
+    worker.run()
+    receipts = session.scalars(select(SmsMessage.status).where(
+        SmsMessage.template.like("repayment%"))).all()
+    assert len(receipts) == 5 and "queued" not in receipts
+    books.assert_sound(against_simulator=False)
