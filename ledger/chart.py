@@ -63,8 +63,13 @@ def loan_participation(loan_id: int) -> AccountSpec:
     )
 
 
+WALLET_CODE = ("liability:member:", ":wallet")
+"""A lender wallet's code around the member's id, for SQL that builds it from a column."""
+
+
 def lender_wallet(member_id: int) -> AccountSpec:
-    return AccountSpec(f"liability:member:{member_id}:wallet", LIABILITY, "Lender wallet", True)
+    return AccountSpec(f"{WALLET_CODE[0]}{member_id}{WALLET_CODE[1]}", LIABILITY,
+                       "Lender wallet", True)
 
 
 def borrower_credit(member_id: int) -> AccountSpec:

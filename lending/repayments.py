@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -34,6 +34,7 @@ from ledger import (
     FEE_INCOME,
     INTEREST_INCOME,
     MOBILE_MONEY_FLOAT,
+    WALLET_CODE,
     AccountSpec,
     borrower_credit,
     credit,
@@ -204,11 +205,8 @@ def record_repayment(
         raise LendingError("not_repayable", f"loan {loan.reference} is {loan.status}")
     at = as_utc(received_at or utcnow())
     day = local_date(at)
-    rows = _installments(session, loan_id)
-    stakes = _stakes(session, loan_id)
+    rows, stakes, known = _read_under_lock(session, loan, from_account)
     credit_account = borrower_credit(loan.borrower_id)
-    known = ledger.accounts(session, _specs(loan, stakes, from_account), loan.currency,
-                            create=False)  # post_entry makes those it posts to
     spending_credit = from_account.code == credit_account.code  # the daily job's repayments
     held_now = (known[credit_account.code].normal_balance
                 if credit_account.code in known else 0)
@@ -404,6 +402,64 @@ def _lock(session: Session, loan_id: int) -> _Loan:
     if row is None:
         raise LendingError("unknown_loan", f"no loan {loan_id}")
     return _Loan(*tuple(row))
+
+
+def _read_under_lock(session: Session, loan: _Loan, from_account: AccountSpec
+                     ) -> tuple[list[_Row], list[_Stake], dict[str, ledger.AccountRow]]:
+    """The loan's installments, its stakes (with each lender's phone, language and SMS
+    choice) and the ledger accounts the repayment posts to that exist (post_entry makes
+    the others). Read after the lock, so no concurrent repayment's changes are missed."""
+    if session.get_bind().dialect.name != "postgresql":
+        stakes = _stakes(session, loan.id)
+        known = ledger.accounts(session, _specs(loan, stakes, from_account), loan.currency,
+                                create=False)
+        return _installments(session, loan.id), stakes, known
+    installments, stakes, accounts = session.connection().execute(_READS, {
+        "loan_id": loan.id, "codes": [spec.code for spec in _specs(loan, (), from_account)],
+        "wallet_prefix": WALLET_CODE[0], "wallet_suffix": WALLET_CODE[1]}).one()
+    return ([_row_from_json(values) for values in installments or ()],
+            [_stake_from_json(values) for values in stakes or ()],
+            {values[1]: ledger.AccountRow(*values) for values in accounts or ()})
+
+
+# PostgreSQL: the three reads in one round trip, each as a JSON array of rows (json_agg).
+# Lending reads the ledger's accounts here (read only) for the codes it posts to and its
+# lenders' wallets, whose codes are built from the stakes as `lender_wallet` builds them.
+_READS = text("""
+SELECT
+    (SELECT json_agg(json_build_array(i.id, i.number, i.due_date, i.principal, i.interest,
+                                      i.principal_paid, i.interest_paid, i.penalty_charged,
+                                      i.penalty_paid, i.paid_at) ORDER BY i.number)
+     FROM loan_installments i WHERE i.loan_id = :loan_id),
+    (SELECT json_agg(json_build_array(f.id, f.lender_id, f.amount, f.principal_repaid,
+                                      f.interest_earned, f.principal_lost, f.refunded_at,
+                                      m.phone, m.language, m.repayment_sms) ORDER BY f.id)
+     FROM loan_fundings f JOIN members m ON m.id = f.lender_id WHERE f.loan_id = :loan_id),
+    (SELECT json_agg(json_build_array(a.id, a.code, a.kind, a.currency, a.no_overdraft,
+                                      a.balance))
+     FROM ledger_accounts a
+     WHERE a.code = ANY(CAST(:codes AS TEXT[]))
+        OR a.code IN (SELECT :wallet_prefix || f.lender_id || :wallet_suffix
+                      FROM loan_fundings f WHERE f.loan_id = :loan_id))
+""")
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _row_from_json(values: list[Any]) -> _Row:
+    row_id, number, due, principal, interest, principal_paid, interest_paid, \
+        penalty_charged, penalty_paid, paid_at = values
+    return _Row(row_id, number, date.fromisoformat(due), principal, interest, principal_paid,
+                interest_paid, penalty_charged, penalty_paid, _timestamp(paid_at))
+
+
+def _stake_from_json(values: list[Any]) -> _Stake:
+    stake_id, lender_id, amount, principal_repaid, interest_earned, principal_lost, \
+        refunded_at, phone, language, repayment_sms = values
+    return _Stake(stake_id, lender_id, amount, principal_repaid, interest_earned,
+                  principal_lost, _timestamp(refunded_at), phone, language, repayment_sms)
 
 
 def _installments(session: Session, loan_id: int) -> list[_Row]:
