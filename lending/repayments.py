@@ -245,8 +245,7 @@ def record_repayment(
             loan.currency)
         if repaid or loan.status == DEFAULTED:
             _after_payment(session, lock_loan(session, loan.id), day)
-        for installment_id in paid_off:  # no reminder may chase these now
-            cancel_reminders(session, installment_id)
+        cancel_reminders(session, *paid_off)  # no reminder may chase these now
         notifications.repayment_messages(session, notifications.RepaymentNews(
             repayment_id=repayment.id, loan_id=loan.id, borrower_id=loan.borrower_id,
             reference=loan.reference, currency=loan.currency, borrower_phone=loan.phone,

@@ -17,7 +17,7 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Table, select, text, update
+from sqlalchemy import JSON, Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from core import runtime
@@ -232,19 +232,29 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def cancel_reminders(session: Session, installment_id: int) -> int:
-    """Withdraw an installment's reminders not yet sent (call it when it is paid).
+def cancel_reminders(session: Session, *installment_ids: int) -> int:
+    """Withdraw the reminders not yet sent of installments just paid; returns how many.
 
     Reminders planned overnight wait for 08:00; one paid at 07:00 must not be chased.
+    One statement for all the installments (a repayment may pay off several).
     """
+    if not installment_ids:
+        return 0
     # By exact keys, which the unique index finds; a prefix LIKE would scan every SMS.
-    keys = [reminder_key(installment_id, offset) for offset in SCANNED_OFFSETS]
-    result = session.execute(
-        update(SmsMessage)
-        .where(SmsMessage.idempotency_key.in_(keys), SmsMessage.status == QUEUED)
-        .values(status=SUPPRESSED, failure_reason="installment paid")
-    )
+    keys = [reminder_key(installment_id, offset)
+            for installment_id in installment_ids for offset in SCANNED_OFFSETS]
+    session.flush()  # a Core statement: what the session holds must be written first
+    result = session.connection().execute(_CANCEL, {"keys": keys})
+    for message in session.identity_map.values():  # objects of these rows: stale now
+        if isinstance(message, SmsMessage) and message.idempotency_key in keys:
+            session.expire(message, ["status", "failure_reason"])
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+_CANCEL = (update(SmsMessage)
+           .where(SmsMessage.idempotency_key.in_(bindparam("keys", expanding=True)),
+                  SmsMessage.status == QUEUED)
+           .values(status=SUPPRESSED, failure_reason="installment paid"))
 
 
 def release_due_reminders(session: Session, now: datetime) -> list[int]:

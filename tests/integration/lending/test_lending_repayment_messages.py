@@ -164,3 +164,25 @@ def test_paying_an_installment_off_withdraws_only_its_queued_reminders(
                                     .where(SmsMessage.category == "reminder")).all())
     assert statuses == {reminder_key(first.id, 0): "suppressed",
                         reminder_key(second.id, 0): "queued"}
+
+
+def test_reminders_of_several_installments_are_withdrawn_in_one_go(
+        lending, session, clock) -> None:
+    from messaging.reminders import cancel_reminders
+
+    loan = lending.active()
+    first, second, third = sorted(loan.installments, key=lambda row: row.number)[:3]
+    tomorrow_morning = clock.now() + timedelta(days=1)
+    for row in (first, second, third):
+        queue_sms(session, loan.borrower.phone, "reminder_due_today", "en",
+                  {"amount": Money(26_000), "reference": loan.reference},
+                  key=reminder_key(row.id, 0), category="reminder", not_before=tomorrow_morning)
+
+    assert cancel_reminders(session, first.id, second.id) == 2
+    assert cancel_reminders(session) == 0
+
+    statuses = dict(session.execute(select(SmsMessage.idempotency_key, SmsMessage.status)
+                                    .where(SmsMessage.category == "reminder")).all())
+    assert statuses == {reminder_key(first.id, 0): "suppressed",
+                        reminder_key(second.id, 0): "suppressed",
+                        reminder_key(third.id, 0): "queued"}
