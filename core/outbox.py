@@ -62,7 +62,8 @@ BatchHandler = Callable[[Session, list[OutboxItem]], dict[int, Exception | None]
 """Carries out many items of one kind in the drain's transaction, without a savepoint
 each: it writes nothing for an item it fails, and answers per item id None (done) or
 the exception that item met (`TransientError`, `PermanentError`, or any other: a crash,
-put off as `_put_off` does). An exception it raises rolls back the whole batch."""
+put off as `_put_off` does); an item it leaves out was not tried (it ran out of time)
+and stays due. An exception it raises rolls back the whole batch."""
 BATCH_HANDLERS: dict[str, BatchHandler] = {}
 
 
@@ -295,23 +296,33 @@ def dispatch_due(queue: str, limit: int = DRAIN_LIMIT) -> dict[str, int]:
                 raise  # the claim itself fails: stop
             logger.warning("outbox drain batch of %s rolled back; one by one", len(claimed),
                            exc_info=True)
-            done = [_dispatch_alone(item_id) for _, item_id in claimed]
+            done = {item_id: _dispatch_alone(item_id) for _, item_id in claimed}
         if not claimed:
             break
-        after, taken, batches = claimed[-1], taken + len(claimed), batches + 1
+        tried = [position for position in claimed if done[position[1]] != NOT_TRIED]
+        # on from the last item tried: those a batch handler had no time for come next
+        after = claimed[claimed.index(tried[-1])] if tried else after
+        taken, batches = taken + len(tried), batches + 1
         if batches == 1 and len(claimed) == DRAIN_BATCH:  # a backlog: a second worker helps
             request_dispatch(queue)
-        for outcome in done:
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for outcome in done.values():
+            if outcome != NOT_TRIED:
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if not tried:
+            break
     else:
         request_dispatch(queue)  # stopped at the limit: the rest needs a job
     return outcomes
 
 
+NOT_TRIED = "not_tried"
+
+
 def _dispatch_batch(queue: str, after: tuple[datetime, int] | None,
-                    claimed: list[tuple[datetime, int]]) -> list[str]:
+                    claimed: list[tuple[datetime, int]]) -> dict[int, str]:
     """Claim the next due items of `queue` and carry them out in one transaction; what it
-    claimed goes into `claimed` (for the caller's bookkeeping)."""
+    claimed goes into `claimed` (for the caller's bookkeeping). Returns each claimed
+    item's outcome by id."""
     with runtime.current().db.transaction() as session:
         params: dict[str, Any] = {"queue": queue, "now": utcnow(), "batch": DRAIN_BATCH}
         if after is None:
@@ -321,16 +332,21 @@ def _dispatch_batch(queue: str, after: tuple[datetime, int] | None,
                                                        "after_id": after[1]}))
         # read before any handler runs: a savepoint's rollback may expire the items
         claimed.extend((item.next_attempt_at, item.id) for item in items)
-        done = []
+        done: dict[int, str] = {}
         for kind, group in _by_kind(items).items():
             batch = BATCH_HANDLERS.get(kind) if HANDLERS.get(kind) is not None else None
             if batch is None:
-                done += [_run_isolated(session, item) for item in group]
+                done.update((item.id, _run_isolated(session, item)) for item in group)
                 continue
             for item in group:
                 item.attempts += 1
             errors = batch(session, group)
-            done += [_settle(item, errors.get(item.id)) for item in group]
+            for item in group:
+                if item.id in errors:
+                    done[item.id] = _settle(item, errors[item.id])
+                else:  # not tried this time: no attempt to count, still due
+                    item.attempts -= 1
+                    done[item.id] = NOT_TRIED
         return done
 
 

@@ -286,3 +286,27 @@ def test_an_item_without_a_batch_handler_that_crashes_is_put_off_alone(
     assert outbox_items(session, "written-by-a-crash") == []  # its savepoint rolled back
     assert session.scalar(select(func.count(SmsMessage.id)).where(
         SmsMessage.idempotency_key == "written-by-a-crash")) == 0
+
+
+def test_a_batch_out_of_time_leaves_the_rest_for_the_next_batch(
+        session, worker, sender, monkeypatch) -> None:
+    from messaging import outbound
+
+    monkeypatch.setattr(outbound, "BATCH_SECONDS", 0.0)  # a slow provider: one send a batch
+    for n in range(3):
+        queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key=f"slow-{n}")
+    session.commit()
+    batches: list[int] = []
+    real = outbox.BATCH_HANDLERS["sms.send"]
+
+    def counting(session_, items):  # type: ignore[no-untyped-def]
+        batches.append(len(items))
+        return real(session_, items)
+
+    monkeypatch.setitem(outbox.BATCH_HANDLERS, "sms.send", counting)
+    worker.run()
+    assert batches == [3, 2, 1]  # each batch sent one and left the others due
+    assert len(sender.sent) == 3
+    session.expire_all()
+    assert {(i.status, i.attempts) for i in session.scalars(select(OutboxItem).where(
+        OutboxItem.key.like("sms:slow-%")))} == {("done", 1)}
