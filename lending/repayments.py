@@ -436,10 +436,13 @@ SELECT
      FROM loan_fundings f JOIN members m ON m.id = f.lender_id WHERE f.loan_id = :loan_id),
     (SELECT json_agg(json_build_array(a.id, a.code, a.kind, a.currency, a.no_overdraft,
                                       a.balance))
-     FROM ledger_accounts a
-     WHERE a.code = ANY(CAST(:codes AS TEXT[]))
-        OR a.code IN (SELECT :wallet_prefix || f.lender_id || :wallet_suffix
-                      FROM loan_fundings f WHERE f.loan_id = :loan_id))
+     FROM (SELECT id, code, kind, currency, no_overdraft, balance FROM ledger_accounts
+           WHERE code = ANY(CAST(:codes AS TEXT[]))
+           UNION ALL  -- two index lookups; an OR of both made PostgreSQL scan every account
+           SELECT w.id, w.code, w.kind, w.currency, w.no_overdraft, w.balance
+           FROM loan_fundings f
+           JOIN ledger_accounts w ON w.code = :wallet_prefix || f.lender_id || :wallet_suffix
+           WHERE f.loan_id = :loan_id) AS a)
 """)
 
 
