@@ -300,8 +300,7 @@ def dispatch_due(queue: str, limit: int = DRAIN_LIMIT) -> dict[str, int]:
         if not claimed:
             break
         tried = [position for position in claimed if done[position[1]] != NOT_TRIED]
-        # on from the last item tried: those a batch handler had no time for come next
-        after = claimed[claimed.index(tried[-1])] if tried else after
+        after = _resume_after(claimed, done, after)
         taken, batches = taken + len(tried), batches + 1
         if batches == 1 and len(claimed) == DRAIN_BATCH:  # a backlog: a second worker helps
             request_dispatch(queue)
@@ -316,6 +315,16 @@ def dispatch_due(queue: str, limit: int = DRAIN_LIMIT) -> dict[str, int]:
 
 
 NOT_TRIED = "not_tried"
+
+
+def _resume_after(claimed: list[tuple[datetime, int]], done: dict[int, str],
+                  after: tuple[datetime, int] | None) -> tuple[datetime, int] | None:
+    """Where the next claim starts: after the last item claimed, or before the first one a
+    batch handler had no time for (those done meanwhile are no longer pending)."""
+    for position, (_at, item_id) in enumerate(claimed):
+        if done[item_id] == NOT_TRIED:
+            return claimed[position - 1] if position else after
+    return claimed[-1]
 
 
 def _dispatch_batch(queue: str, after: tuple[datetime, int] | None,

@@ -310,3 +310,24 @@ def test_a_batch_out_of_time_leaves_the_rest_for_the_next_batch(
     session.expire_all()
     assert {(i.status, i.attempts) for i in session.scalars(select(OutboxItem).where(
         OutboxItem.key.like("sms:slow-%")))} == {("done", 1)}
+
+
+def test_messages_a_batch_had_no_time_for_are_not_stepped_over(
+        session, worker, sender, monkeypatch) -> None:
+    from messaging import outbound
+
+    monkeypatch.setattr(outbound, "BATCH_SECONDS", 0.0)  # one send a batch
+    handled: list[str] = []
+    monkeypatch.setitem(outbox.HANDLERS, "test.other",
+                        lambda session_, item: handled.append(item.key))
+    queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="order-a")
+    queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="order-b")
+    outbox.add(session, "test.other", "order-x", {}, queue="sms")  # done in the first batch
+    queue_sms(session, PHONE, "repay_requested", "en", AMOUNT, key="order-c")
+    session.commit()
+    worker.run()
+    assert handled == ["order-x"]
+    assert len(sender.sent) == 3  # b, claimed before x but not tried, came in a later batch
+    session.expire_all()
+    assert session.scalars(select(SmsMessage.status).where(
+        SmsMessage.idempotency_key.like("order-%"))).all() == ["sent"] * 3
