@@ -148,8 +148,13 @@ def drain_inbox(limit: int = DRAIN_LIMIT) -> dict[str, int]:
 
     A callback that crashes is counted (`_count_crash`) and left to the sweeper; it
     never rolls back or holds up the others. A worker killed here loses only the
-    transaction of the callback in hand: that row stays fresh for the next drain.
-    Returns how many callbacks ended in each outcome.
+    transaction of the callback in hand: that row stays fresh for the next drain. The
+    receipts the callbacks queue are announced to their SMS drain every `RECEIPTS_EVERY`
+    callbacks and at the end. Returns how many callbacks ended in each outcome.
+
+    One transaction per callback, not per batch: a repayment locks its lenders' wallets
+    until COMMIT, and a batch would hold most lenders' wallets at once (two drains would
+    deadlock, or take turns); `docs/payments.md` has the reasoning.
     """
     drain_started(DRAIN)
     outcomes: dict[str, int] = {}
