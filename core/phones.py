@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -11,8 +12,12 @@ class InvalidPhoneNumber(ValueError):
     """Not a phone number we can reach."""
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_phone(raw: str, region: str = "KE") -> str:
-    """Return the E.164 form (`+254712345678`) of a number typed in any usual way."""
+    """Return the E.164 form (`+254712345678`) of a number typed in any usual way.
+
+    Remembered: every step of a USSD session sends the same number, and parsing it costs
+    more than the rest of the step's form (a refusal raises, so it is never remembered)."""
     try:
         parsed = phonenumbers.parse(raw.strip(), region)
     except phonenumbers.NumberParseException as exc:

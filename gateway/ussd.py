@@ -84,16 +84,11 @@ def _required(form: Mapping[str, str], name: str, limit: int) -> str:
 
 def _phone(form: Mapping[str, str]) -> str:
     try:
-        return _e164(_required(form, "phoneNumber", 32), get_runtime().settings.default_region)
+        return normalize_phone(_required(form, "phoneNumber", 32),
+                               get_runtime().settings.default_region)
     except InvalidPhoneNumber as exc:
         raise BadForm("phoneNumber") from exc
 
-
-@functools.lru_cache(maxsize=4096)
-def _e164(raw: str, region: str) -> str:
-    """`normalize_phone`, remembered: every step of a session sends the same number, and
-    parsing it costs more than the rest of the form (refusals raise, so are not kept)."""
-    return normalize_phone(raw, region)
 
 
 def warm_up(region: str) -> None:

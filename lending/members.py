@@ -156,7 +156,9 @@ def change_pin(session: Session, member_id: int, old_pin: str, new_pin: str) -> 
 # --- registration and verification ------------------------------------------------
 
 
-def _normalized_phone(phone: str) -> str:
+def e164(phone: str) -> str:
+    """The E.164 form of a phone typed any usual way; LendingError("invalid_phone") when
+    it is none."""
     try:
         return normalize_phone(phone, runtime.current().settings.default_region)
     except InvalidPhoneNumber as exc:
@@ -187,14 +189,14 @@ def register_member(
     """Register a borrower pending verification, with the starting credit limit."""
     if consent is not True:
         raise LendingError("consent_required", "consent to the terms is required", field="consent")
-    e164 = _normalized_phone(phone)
+    number = e164(phone)
     _check_choice(language, LANGUAGES, "language")
     _check_choice(gender, GENDERS, "gender")
     check_pin_rules(pin)
     national_id = (national_id or "").strip() or None
-    _refuse_duplicates(session, e164, national_id)
+    _refuse_duplicates(session, number, national_id)
     member = Member(
-        phone=e164, first_name=_clean_name(first_name, "first_name", required=True),
+        phone=number, first_name=_clean_name(first_name, "first_name", required=True),
         last_name=_clean_name(last_name, "last_name", required=False), national_id=national_id,
         gender=gender, region=region, sector=sector, language=language,
         status=PENDING_VERIFICATION, is_borrower=True, is_lender=False, pin_hash=hash_pin(pin),
@@ -274,20 +276,6 @@ def get_member(session: Session, member_id: int) -> Member:
     if member is None:
         raise LendingError("unknown_member", f"no member {member_id}")
     return member
-
-
-def e164(phone: str) -> str:
-    """The E.164 form of a phone typed any usual way (remembered: a USSD session sends the
-    same number at every step); LendingError("invalid_phone") when it is none."""
-    try:
-        return _e164(phone, runtime.current().settings.default_region)
-    except InvalidPhoneNumber as exc:
-        raise LendingError("invalid_phone", str(exc), field="phone") from None
-
-
-@functools.lru_cache(maxsize=4096)
-def _e164(phone: str, region: str) -> str:
-    return normalize_phone(phone, region)  # a refusal raises: never remembered
 
 
 def find_member_by_phone(session: Session, phone: str) -> Member | None:

@@ -137,10 +137,9 @@ class DomainBorrowerServices(DomainAdapter):
         if found is None:
             return None
         self._dial_offers[found.id] = found.extra["survey_offer"]
-        status = {MEMBER_ACTIVE: ACTIVE, "pending_verification": PENDING}.get(found.status,
-                                                                             found.status)
         return MemberView(
-            id=found.id, first_name=found.first_name, language=found.language, status=status,
+            id=found.id, first_name=found.first_name, language=found.language,
+            status=_view_status(found.status),
             locked_until=found.pin_locked_until,
             reminders=REMINDERS_ON if found.reminders_enabled else REMINDERS_OFF,
             account=found.account)
@@ -278,11 +277,15 @@ def _dial_read() -> DriverRead:
     return DriverRead(queries.dial_statement(survey_offer=panel.offer_on_dial_column(Member.id)))
 
 
+def _view_status(status: str) -> str:
+    """The port's name for a member's status (the others are the same words)."""
+    return {MEMBER_ACTIVE: ACTIVE, "pending_verification": PENDING}.get(status, status)
+
+
 def _member_view(member: Member) -> MemberView:
-    status = {MEMBER_ACTIVE: ACTIVE, "pending_verification": PENDING}.get(member.status,
-                                                                          member.status)
     return MemberView(
-        id=member.id, first_name=member.first_name, language=member.language, status=status,
+        id=member.id, first_name=member.first_name, language=member.language,
+        status=_view_status(member.status),
         locked_until=member.pin_locked_until,
         reminders=REMINDERS_ON if member.reminders_enabled else REMINDERS_OFF,
     )
